@@ -1,0 +1,48 @@
+"""What the supervisor needs to know about one kind of child: how to run it and how to judge it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from launcher.restart_policy import Exit
+
+
+@dataclass(frozen=True)
+class Probe:
+    healthy: bool
+    detail: str = ""
+    immediate: bool = False  # restart now rather than after `health_failures` misses in a row
+
+
+@dataclass(frozen=True)
+class Timing:
+    startup_timeout_s: float
+    health_interval_s: float
+    health_failures: int
+    startup_probe_interval_s: float = 1.0
+
+
+class ChildSpec(Protocol):
+    name: str
+    display_name: str
+    critical: bool  # giving up on a critical child stops the launcher; on any other it does not
+    timing: Timing
+    log_path: Path
+
+    def argv(self) -> tuple[str, ...]: ...
+
+    def env(self) -> dict[str, str]: ...
+
+    def prepare(self) -> None:
+        """Runs before every start: wipe scratch space, write generated config."""
+
+    def probe(self, pid: int) -> Probe:
+        """Runs on a worker thread: it may block up to its own timeout."""
+
+    def forget_run(self) -> None:
+        """Runs after every exit: drop what was learned about the last run."""
+
+    def fatal_exit_reason(self, exit: Exit) -> str | None:
+        """A reason when this exit means restarting is pointless (for example, rejected arguments)."""

@@ -1,0 +1,49 @@
+"""The console script: `serve-with-monitoring [MODEL] [options]` and its subcommands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from launcher.command_line import PROG, help_text, parse_command_line, version_text
+from launcher.errors import LauncherError
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("SWM_LOG_LEVEL", "INFO").upper(),
+        format=f"%(asctime)s {PROG} %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging()
+    try:
+        command_line = parse_command_line(argv)
+        if command_line.wants_help:
+            print(help_text())
+            return 0
+        if command_line.wants_version:
+            print(version_text())
+            return 0
+        from launcher.serve import serve
+
+        return serve(command_line)
+    except LauncherError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,42 @@
+"""The one list of ports and defaults. Everything else imports from here."""
+
+from __future__ import annotations
+
+LOOPBACK = "127.0.0.1"
+
+# Ports. The exporter's stays clear of dcgm-exporter (9400), node_exporter (9100) and
+# nvidia_gpu_exporter (9835) so it can run beside any of them.
+VLLM_PORT = 8000
+EXPORTER_PORT = 9402
+PROMETHEUS_PORT = 9090
+GRAFANA_PORT = 3000
+
+# Supervision.
+GRACE_PERIOD_S = 30.0
+STARTUP_TIMEOUT_S = 3600.0  # a 70B download on a slow link takes this long
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 900.0
+HEALTH_INTERVAL_S = 5.0
+HEALTH_FAILURES = 3
+HEALTH_TIMEOUT_S = 5.0
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 60.0
+PROGRESS_EVERY_S = 15.0
+
+# Monitoring.
+SCRAPE_INTERVAL_S = 5.0
+COLLECT_INTERVAL_S = 5.0  # no longer than the scrape interval, so a scrape never sees stale data
+
+# Probes and scrapes hit these every few seconds; vLLM's access log need not record each one.
+QUIET_ENDPOINTS = "/health,/metrics"
+
+# The embedded default serves a tiny model on whatever vLLM is installed, CPU build included.
+TINY_MODEL_SERVE_ARGS = (
+    "--max-model-len",
+    "512",
+    "--enforce-eager",
+    "--dtype",
+    "float32",
+    "--kv-cache-memory-bytes",
+    "128M",
+)

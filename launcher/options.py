@@ -1,0 +1,112 @@
+"""The launcher's own options: one table drives the command line, the config file and --help.
+
+Everything that is not one of these options belongs to `vllm serve` and passes through untouched.
+A test checks that no name here collides with an option of the installed vLLM. `--config` is
+the one deliberate overlap: ours reads a superset of vLLM's config file (see config_file.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from launcher import defaults
+from launcher import value_parsers as parse
+
+
+@dataclass(frozen=True)
+class LauncherOption:
+    flag: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a switch that takes no value
+    default: Any = None
+    metavar: str | None = None
+    in_config: bool = True
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    @property
+    def config_key(self) -> str:
+        return self.flag.removeprefix("--")
+
+    @property
+    def takes_value(self) -> bool:
+        return self.parse is not None
+
+
+OPTIONS: tuple[LauncherOption, ...] = (
+    LauncherOption(
+        "--config",
+        "YAML file with launcher settings and/or vLLM settings (a superset of vllm serve --config);"
+        " the command line wins",
+        parse.path,
+        metavar="FILE",
+        in_config=False,
+    ),
+    LauncherOption(
+        "--state-dir",
+        "where logs, caches, temp files and generated configs live"
+        " (default: $STATE_DIRECTORY, else $XDG_STATE_HOME/serve-with-monitoring)",
+        parse.path,
+        metavar="DIR",
+    ),
+    LauncherOption(
+        "--vllm-bin",
+        "the vllm executable (default: the one beside this Python, else on PATH)",
+        parse.non_empty,
+        metavar="PATH",
+    ),
+    LauncherOption(
+        "--grace-period",
+        "seconds vLLM gets to exit after SIGTERM before its process group is killed",
+        parse.seconds,
+        defaults.GRACE_PERIOD_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--startup-timeout",
+        "seconds vLLM may take to become healthy, model download included",
+        parse.positive_seconds,
+        defaults.STARTUP_TIMEOUT_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--max-restarts",
+        "restarts allowed within --restart-window before giving up",
+        parse.count,
+        defaults.MAX_RESTARTS,
+        "N",
+    ),
+    LauncherOption(
+        "--restart-window",
+        "the window, in seconds, that --max-restarts counts over",
+        parse.positive_seconds,
+        defaults.RESTART_WINDOW_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--health-interval",
+        "seconds between /health probes once vLLM is up",
+        parse.positive_seconds,
+        defaults.HEALTH_INTERVAL_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--health-failures",
+        "consecutive failed /health probes that trigger a restart",
+        parse.positive_count,
+        defaults.HEALTH_FAILURES,
+        "N",
+    ),
+    LauncherOption(
+        "--allow-usage-stats",
+        "let vLLM send its usage statistics (off by default: no phone-home)",
+        default=False,
+    ),
+)
+
+BY_FLAG: dict[str, LauncherOption] = {option.flag: option for option in OPTIONS}
+BY_CONFIG_KEY: dict[str, LauncherOption] = {option.config_key: option for option in OPTIONS if option.in_config}

@@ -1,0 +1,119 @@
+"""The main job: check everything, then supervise vLLM (and, later, its monitoring) until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from launcher import defaults
+from launcher.child_spec import Timing
+from launcher.command_line import CommandLine
+from launcher.errors import PreflightError
+from launcher.orphan_guard import OrphanGuard
+from launcher.preflight import check_model, check_state_dir, check_target
+from launcher.probe_runner import ProbeRunner
+from launcher.restart_policy import RestartPolicy
+from launcher.sd_notify import SystemdNotifier
+from launcher.settings import Settings, load_settings
+from launcher.state_layout import StateLayout, shared_cache_dir
+from launcher.supervised_child import SupervisedChild
+from launcher.supervisor import Supervisor
+from launcher.tiny_model import default_model_dir
+from launcher.tiny_model_builder import ensure_tiny_model
+from launcher.vllm_capabilities import VllmCapabilities, learn_capabilities
+from launcher.vllm_child import VllmChild
+from launcher.vllm_command import VllmInvocation, plan_vllm, vllm_environment
+from launcher.vllm_executable import find_vllm
+
+log = logging.getLogger(__name__)
+
+
+def _cache_dir(layout: StateLayout) -> Path:
+    shared = shared_cache_dir()
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        if os.access(shared, os.W_OK):
+            return shared
+    except OSError:
+        pass
+    return layout.cache  # a locked-down service user may have no writable home
+
+
+def _learn(settings: Settings, layout: StateLayout) -> tuple[Path, VllmCapabilities]:
+    executable = find_vllm(settings.vllm_bin)
+    scratch = layout.scratch("preflight")
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / "tmp").mkdir(exist_ok=True)
+    env = vllm_environment(os.environ, layout, settings, scratch, None)
+    try:
+        capabilities = learn_capabilities(executable, _cache_dir(layout), env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return executable, capabilities
+
+
+def prepare(settings: Settings) -> VllmInvocation:
+    """Every pre-flight step. Raises LauncherError; starts nothing that outlives it."""
+    check_state_dir(settings.state_dir)
+    layout = StateLayout(settings.state_dir)
+    layout.ensure()
+    executable, capabilities = _learn(settings, layout)
+    cache = _cache_dir(layout)
+    invocation = plan_vllm(settings, executable, capabilities, layout, default_model_dir(cache))
+    if not invocation.uses_tiny_model:
+        check_model(invocation.target.model)
+    check_target(invocation.target)
+    if invocation.uses_tiny_model:
+        build_env = dict(invocation.env, TMPDIR=str(cache))
+        ensure_tiny_model(default_model_dir(cache), executable, build_env)
+    log.info("vLLM %s at %s; model %s", capabilities.version, executable, invocation.target.model_name)
+    if not invocation.ipc_dir.is_relative_to(settings.state_dir):
+        log.info(
+            "the state dir path is too long for unix sockets; vLLM's go to %s (removed at exit)", invocation.ipc_dir
+        )
+    return invocation
+
+
+def serve(command_line: CommandLine) -> int:
+    settings = load_settings(command_line)
+    invocation = prepare(settings)
+    layout = StateLayout(settings.state_dir)
+    timing = Timing(
+        startup_timeout_s=settings.startup_timeout,
+        health_interval_s=settings.health_interval,
+        health_failures=settings.health_failures,
+    )
+    supervisor = Supervisor(layout.supervisor_state, settings.grace_period, SystemdNotifier())
+    supervisor.install_signal_handlers()
+    guard = OrphanGuard()
+    try:
+        guard.start()
+    except OSError as error:
+        raise PreflightError(f"cannot start the orphan guard: {error}") from None
+    try:
+        probes = ProbeRunner()
+        vllm = VllmChild(invocation, timing, layout.log_file("vllm"), guard)
+        supervisor.add(
+            SupervisedChild(
+                vllm,
+                RestartPolicy(
+                    settings.max_restarts,
+                    settings.restart_window,
+                    defaults.BACKOFF_INITIAL_S,
+                    defaults.BACKOFF_MAX_S,
+                ),
+                guard,
+                probes,
+                settings.grace_period,
+            )
+        )
+        target = invocation.target
+        supervisor.info.update(model_name=target.model_name or "", vllm_url=target.base_url)
+        supervisor.on_ready.append(
+            lambda: log.info("ready: %s serves %s at %s", "vLLM", target.model_name, target.base_url)
+        )
+        return supervisor.run()
+    finally:
+        guard.close()

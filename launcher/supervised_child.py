@@ -1,0 +1,287 @@
+"""The state machine for one supervised child: start, probe, restart with backoff, or give up."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import signal
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from launcher import defaults
+from launcher.child_process import ChildProcess
+from launcher.child_spec import ChildSpec, Probe
+from launcher.orphan_guard import OrphanGuard
+from launcher.probe_runner import ProbeRunner
+from launcher.restart_policy import Exit, RestartPolicy
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.StrEnum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Set when the child has failed for good: why, and the exit code the launcher should end with."""
+
+    message: str
+    exit_code: int
+
+
+def describe_code(code: int | None) -> str:
+    if code is None:
+        return "was stopped by the launcher"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class SupervisedChild:
+    def __init__(
+        self,
+        spec: ChildSpec,
+        policy: RestartPolicy,
+        guard: OrphanGuard,
+        probes: ProbeRunner,
+        grace_period_s: float,
+        echo_prefix: str = "",
+    ) -> None:
+        self.spec = spec
+        self._policy = policy
+        self._guard = guard
+        self._probes = probes
+        self._grace = grace_period_s
+        self._echo_prefix = echo_prefix
+        self.state = State.STOPPED
+        self.outcome: Outcome | None = None
+        self.process: ChildProcess | None = None
+        self.restarts_total = 0
+        self.last_exit_code: int | None = None
+        self.started_at: float | None = None
+        self.ready_at: float | None = None
+        self.ever_ready = False
+        self._run_was_healthy = False
+        self._next_start_at = 0.0
+        self._next_probe_at = 0.0
+        self._next_progress_at = 0.0
+        self._misses = 0
+        self._pending: Future[Probe] | None = None
+        self._started_monotonic = 0.0
+        self.changed = True  # read and cleared by the supervisor
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _set_state(self, state: State) -> None:
+        if state != self.state:
+            self.state = state
+            self.changed = True
+
+    def start(self, now: float) -> None:
+        self.spec.prepare()
+        self.process = ChildProcess(
+            self.spec.name,
+            self.spec.argv(),
+            self.spec.env(),
+            self.spec.log_path,
+            self._guard,
+            echo_prefix=self._echo_prefix,
+        )
+        try:
+            self.process.start()
+        except OSError as error:
+            self.process = None
+            self._handle_exit(now, Exit(code=127, reason=f"could not start: {error}", ever_healthy=False))
+            return
+        log.info("started %s (pid %s); log: %s", self.spec.display_name, self.process.pid, self.spec.log_path)
+        self.started_at = time.time()
+        self._run_was_healthy = False
+        self._misses = 0
+        self._pending = None
+        self._next_probe_at = now + self.spec.timing.startup_probe_interval_s
+        self._next_progress_at = now + defaults.PROGRESS_EVERY_S
+        self._set_state(State.STARTING)
+        self._started_monotonic = now
+
+    def stop(self, grace_s: float | None = None) -> None:
+        if self.process is not None:
+            self.last_exit_code = self.process.stop(self._grace if grace_s is None else grace_s)
+            self.process = None
+            self.spec.forget_run()
+        if self.state != State.FAILED:
+            self._set_state(State.STOPPED)
+
+    def terminate(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+
+    def kill_now(self) -> None:
+        """Safe inside a signal handler: signals the group, leaves reaping to the main loop."""
+        if self.process is not None:
+            self.process.kill_group()
+
+    # -- the tick --------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        if self.state in (State.STOPPED, State.FAILED):
+            return
+        if self.state == State.BACKOFF:
+            if now >= self._next_start_at:
+                self.start(now)
+            return
+        assert self.process is not None
+        code = self.process.poll()
+        if code is not None:
+            self._on_exit(now, code)
+            return
+        self._collect_probe(now)
+        if self.process is not None and self.state == State.STARTING:
+            self._check_startup_deadline(now)
+        if self.process is not None and self._pending is None and now >= self._next_probe_at:
+            pid = self.process.pid
+            assert pid is not None
+            self._pending = self._probes.submit(self.spec.probe, pid)
+
+    def _check_startup_deadline(self, now: float) -> None:
+        elapsed = now - self._started_monotonic
+        if elapsed >= self.spec.timing.startup_timeout_s:
+            reason = f"did not become healthy within {self.spec.timing.startup_timeout_s:.0f} s"
+            self._fail_run(now, reason)
+            return
+        if now >= self._next_progress_at:
+            self._next_progress_at = now + defaults.PROGRESS_EVERY_S
+            assert self.process is not None
+            log.info(
+                "waiting for %s to become healthy: %.0f s elapsed (timeout %.0f s); last output: %s",
+                self.spec.display_name,
+                elapsed,
+                self.spec.timing.startup_timeout_s,
+                self.process.last_meaningful_line()[:200],
+            )
+            self.changed = True
+
+    def _collect_probe(self, now: float) -> None:
+        if self._pending is None or not self._pending.done():
+            return
+        probe = self._pending.result()
+        self._pending = None
+        log.debug("%s probe: healthy=%s %s", self.spec.display_name, probe.healthy, probe.detail)
+        interval = (
+            self.spec.timing.startup_probe_interval_s
+            if self.state == State.STARTING
+            else self.spec.timing.health_interval_s
+        )
+        self._next_probe_at = now + interval
+        if probe.healthy:
+            self._misses = 0
+            if self.state != State.HEALTHY:
+                self._became_healthy(now)
+            return
+        if self.state == State.STARTING:
+            return  # not up yet; the start-up deadline decides
+        self._misses += 1
+        self._set_state(State.UNHEALTHY)
+        self._next_probe_at = now + min(interval, 1.0)
+        if probe.immediate or self._misses >= self.spec.timing.health_failures:
+            what = probe.detail if probe.immediate else f"{self._misses} failed health checks ({probe.detail})"
+            self._fail_run(now, what)
+        else:
+            log.warning(
+                "%s health check failed (%d of %d): %s",
+                self.spec.display_name,
+                self._misses,
+                self.spec.timing.health_failures,
+                probe.detail,
+            )
+
+    def _became_healthy(self, now: float) -> None:
+        first = not self._run_was_healthy
+        self._run_was_healthy = True
+        self.ever_ready = True
+        self.ready_at = time.time()
+        if first:
+            log.info("%s is healthy after %.1f s", self.spec.display_name, now - self._started_monotonic)
+        else:
+            log.info("%s is healthy again", self.spec.display_name)
+        self._set_state(State.HEALTHY)
+
+    # -- failures --------------------------------------------------------------------------------
+
+    def _fail_run(self, now: float, reason: str) -> None:
+        """The child is alive but judged failed: stop it, then treat it like an exit."""
+        assert self.process is not None
+        tail = self.process.last_meaningful_line()
+        log.warning("%s %s; stopping it", self.spec.display_name, reason)
+        self.last_exit_code = self.process.stop(self._grace)
+        self.process = None
+        self.spec.forget_run()
+        self._handle_exit(
+            now, Exit(code=None, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
+        )
+
+    def _on_exit(self, now: float, code: int) -> None:
+        assert self.process is not None
+        tail = self.process.last_meaningful_line()
+        # Whatever is left of its group (an EngineCore, say) goes too.
+        self.process.stop(min(self._grace, 5.0))
+        self.process = None
+        self.spec.forget_run()
+        self.last_exit_code = code
+        uptime = now - self._started_monotonic
+        reason = f"{describe_code(code)} after {uptime:.0f} s"
+        if not self._run_was_healthy:
+            reason += " without becoming healthy"
+        self._handle_exit(
+            now, Exit(code=code, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
+        )
+
+    def _handle_exit(self, now: float, exit: Exit) -> None:
+        fatal = self.spec.fatal_exit_reason(exit)
+        if fatal:
+            self._give_up(fatal, exit.code if exit.code and exit.code > 0 else 1)
+            return
+        if self._policy.same_failure_twice(exit):
+            self._give_up(
+                f"{self.spec.display_name} {describe_code(exit.code)} twice without becoming healthy: "
+                f"a configuration error, not worth retrying. {exit.reason.split('; ', 1)[-1]}. "
+                f"Full log: {self.spec.log_path}",
+                exit.code if exit.code and exit.code > 0 else 1,
+            )
+            return
+        if not self._policy.may_restart(now):
+            self._give_up(
+                f"{self.spec.display_name} failed {self._policy.restarts_in_window(now) + 1} times within "
+                f"{self._policy.window_s:.0f} s (--max-restarts {self._policy.max_restarts}); giving up. "
+                f"Last: {exit.reason}. Full log: {self.spec.log_path}",
+                1,
+            )
+            return
+        delay = self._policy.backoff_s(now)
+        self._policy.record_restart(now)
+        self.restarts_total += 1
+        log.warning(
+            "%s %s; restarting in %.0f s (restart %d of %d allowed within %.0f s)",
+            self.spec.display_name,
+            exit.reason,
+            delay,
+            self._policy.restarts_in_window(now),
+            self._policy.max_restarts,
+            self._policy.window_s,
+        )
+        self._next_start_at = now + delay
+        self._set_state(State.BACKOFF)
+
+    def _give_up(self, message: str, exit_code: int) -> None:
+        log.error("%s", message)
+        self.outcome = Outcome(message, exit_code)
+        self._set_state(State.FAILED)

@@ -1,0 +1,158 @@
+"""Runs the children: ticks their state machines, handles signals, tells systemd, publishes state."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from launcher.errors import EXIT_OK
+from launcher.sd_notify import SystemdNotifier
+from launcher.supervised_child import State, SupervisedChild
+from launcher.supervisor_state import ChildStatus, SupervisorStatus, write_status
+
+log = logging.getLogger(__name__)
+
+_TICK_S = 0.1
+_PUBLISH_EVERY_S = 2.0
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        state_file: Path,
+        grace_period_s: float,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.children: list[SupervisedChild] = []
+        self.info: dict[str, str] = {}
+        self._state_file = state_file
+        self._grace = grace_period_s
+        self._notifier = notifier or SystemdNotifier()
+        self._stop = threading.Event()
+        self._stop_signals = 0
+        self._stop_requested_at: float | None = None
+        self._announced_ready = False
+        self._next_watchdog_at = 0.0
+        self._next_publish_at = 0.0
+        self.on_ready: list[Callable[[], None]] = []  # callables run once, the first time the critical child is healthy
+
+    def add(self, child: SupervisedChild) -> SupervisedChild:
+        self.children.append(child)
+        return child
+
+    # -- signals ---------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._stop_signals += 1
+        if self._stop_signals == 1:
+            self._stop_requested_at = time.monotonic()
+            log.info(
+                "received %s; stopping (grace period %.0f s; send it again to kill at once)",
+                signal.Signals(signum).name,
+                self._grace,
+            )
+            self._stop.set()
+        else:
+            log.warning("received %s again; killing every child now", signal.Signals(signum).name)
+            for child in self.children:
+                child.kill_now()
+
+    def install_signal_handlers(self) -> None:
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    @property
+    def critical(self) -> list[SupervisedChild]:
+        return [child for child in self.children if child.spec.critical]
+
+    def run(self) -> int:
+        now = time.monotonic()
+        for child in self.children:
+            child.start(now)
+        exit_code = EXIT_OK
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for child in self.children:
+                child.tick(now)
+            failed = [child for child in self.critical if child.state == State.FAILED]
+            self._after_tick(now)
+            if failed:
+                outcome = failed[0].outcome
+                exit_code = outcome.exit_code if outcome else 1
+                break
+            self._stop.wait(_TICK_S)
+        self.shutdown()
+        return exit_code
+
+    def _after_tick(self, now: float) -> None:
+        changed = any(child.changed for child in self.children)
+        critical_healthy = bool(self.critical) and all(c.state == State.HEALTHY for c in self.critical)
+        if critical_healthy and not self._announced_ready:
+            self._announced_ready = True
+            self._notifier.ready(self.status_line())
+            for callback in self.on_ready:
+                callback()
+        elif changed:
+            self._notifier.status(self.status_line())
+        if critical_healthy and self._notifier.watchdog_interval_s and now >= self._next_watchdog_at:
+            # Only while healthy: an unhealthy server stops the pings, so systemd's watchdog acts.
+            self._notifier.watchdog()
+            self._next_watchdog_at = now + self._notifier.watchdog_interval_s
+        if changed or now >= self._next_publish_at:
+            for child in self.children:
+                child.changed = False
+            self.publish()
+            self._next_publish_at = now + _PUBLISH_EVERY_S
+
+    def status_line(self) -> str:
+        return "; ".join(f"{child.spec.display_name} {child.state.value}" for child in self.children)
+
+    def snapshot(self) -> SupervisorStatus:
+        return SupervisorStatus(
+            launcher_pid=os.getpid(),
+            updated_at=time.time(),
+            children=[
+                ChildStatus(
+                    name=child.spec.name,
+                    state=child.state.value,
+                    critical=child.spec.critical,
+                    pid=child.process.pid if child.process else None,
+                    restarts_total=child.restarts_total,
+                    last_exit_code=child.last_exit_code,
+                    started_at=child.started_at,
+                    ready_at=child.ready_at,
+                    message=child.outcome.message if child.outcome else "",
+                )
+                for child in self.children
+            ],
+            info=dict(self.info),
+        )
+
+    def publish(self) -> None:
+        try:
+            write_status(self._state_file, self.snapshot())
+        except OSError as error:
+            log.warning("cannot write %s: %s", self._state_file, error)
+
+    def shutdown(self) -> None:
+        """Stop every child, the critical ones last, all within one grace period."""
+        self._notifier.stopping("stopping")
+        started = self._stop_requested_at or time.monotonic()
+        deadline = started + self._grace
+        for child in self.children:
+            child.terminate()  # all at once, so their grace periods overlap
+        for child in sorted(self.children, key=lambda c: c.spec.critical):
+            child.stop(max(0.0, deadline - time.monotonic()))
+        self.publish()

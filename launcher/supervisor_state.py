@@ -1,0 +1,69 @@
+"""The supervisor's published state: a small JSON file the exporter and tools read.
+
+Written atomically on every change, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ChildStatus:
+    name: str
+    state: str
+    critical: bool
+    pid: int | None
+    restarts_total: int
+    last_exit_code: int | None
+    started_at: float | None
+    ready_at: float | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SupervisorStatus:
+    launcher_pid: int
+    updated_at: float
+    children: list[ChildStatus] = field(default_factory=list)
+    info: dict[str, str] = field(default_factory=dict)  # model, URLs, versions
+    format: int = FORMAT
+
+    def child(self, name: str) -> ChildStatus | None:
+        return next((child for child in self.children if child.name == name), None)
+
+
+def write_status(path: Path, status: SupervisorStatus) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(asdict(status), indent=1, sort_keys=True))
+    temporary.replace(path)
+
+
+def read_status(path: Path) -> SupervisorStatus | None:
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if raw.get("format") != FORMAT:
+        return None
+    try:
+        children = [ChildStatus(**child) for child in raw.get("children", [])]
+        return SupervisorStatus(
+            launcher_pid=int(raw["launcher_pid"]),
+            updated_at=float(raw["updated_at"]),
+            children=children,
+            info={str(k): str(v) for k, v in raw.get("info", {}).items()},
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,113 @@
+"""vLLM as a supervised child: its command, its scratch space, and how to tell it is healthy."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+import psutil
+
+from launcher import defaults
+from launcher.child_spec import Probe, Timing
+from launcher.http_probe import http_status
+from launcher.orphan_guard import OrphanGuard
+from launcher.restart_policy import Exit
+from launcher.shared_memory import shared_memory_of, tree_pids, unlink_all
+from launcher.vllm_command import VllmInvocation
+
+log = logging.getLogger(__name__)
+
+ENGINE_PROCESS_PREFIX = "VLLM::EngineCore"
+_ARGPARSE_EXIT = 2
+
+
+def engine_core_pids(api_server_pid: int) -> set[int]:
+    """vLLM names its engine processes with setproctitle, so they show in /proc/PID/cmdline."""
+    try:
+        children = psutil.Process(api_server_pid).children(recursive=True)
+    except psutil.Error:
+        return set()
+    found = set()
+    for child in children:
+        try:
+            if " ".join(child.cmdline()).startswith(ENGINE_PROCESS_PREFIX):
+                found.add(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+class VllmChild:
+    name = "vllm"
+    display_name = "vLLM"
+    critical = True
+
+    def __init__(self, invocation: VllmInvocation, timing: Timing, log_path: Path, guard: OrphanGuard) -> None:
+        self.invocation = invocation
+        self.timing = timing
+        self.log_path = log_path
+        self._guard = guard
+        self._lock = threading.Lock()
+        self._engines: dict[int, set[int]] = {}  # API server pid -> engine pids seen while healthy
+        self._shared_memory: set[Path] = set()
+
+    def argv(self) -> tuple[str, ...]:
+        return self.invocation.argv
+
+    def env(self) -> dict[str, str]:
+        return dict(self.invocation.env)
+
+    def prepare(self) -> None:
+        # A stale multiproc dir or leftover sockets from a killed run break the next one.
+        for directory in (self.invocation.scratch, self.invocation.ipc_dir, self.invocation.multiproc_dir):
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.invocation.scratch / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def _note_shared_memory(self, pid: int) -> None:
+        found = shared_memory_of(tree_pids(pid))
+        with self._lock:
+            new = found - self._shared_memory
+            self._shared_memory |= new
+        for path in new:
+            self._guard.watch_file(str(path))
+
+    def forget_run(self) -> None:
+        """Runs once the process group is gone: nothing maps its shared memory any more."""
+        with self._lock:
+            self._engines.clear()
+            leftovers, self._shared_memory = self._shared_memory, set()
+        removed = unlink_all(leftovers)
+        if removed:
+            log.info("removed %d shared memory file(s) the stopped vLLM left in /dev/shm", len(removed))
+        for path in leftovers:
+            self._guard.forget_file(str(path))
+        shutil.rmtree(self.invocation.scratch, ignore_errors=True)
+        shutil.rmtree(self.invocation.ipc_dir, ignore_errors=True)
+
+    def probe(self, pid: int) -> Probe:
+        self._note_shared_memory(pid)
+        with self._lock:
+            known = set(self._engines.get(pid, set()))
+        if known:
+            alive = engine_core_pids(pid)
+            gone = sorted(known - alive)
+            if gone:
+                return Probe(False, f"its EngineCore (pid {', '.join(map(str, gone))}) is gone", immediate=True)
+        status = http_status(self.invocation.target.base_url + "/health", timeout=defaults.HEALTH_TIMEOUT_S)
+        if status != 200:
+            return Probe(False, "GET /health: " + (f"HTTP {status}" if status else "no answer"))
+        if not known:
+            engines = engine_core_pids(pid)
+            if engines:
+                with self._lock:
+                    self._engines[pid] = engines
+        return Probe(True)
+
+    def fatal_exit_reason(self, exit: Exit) -> str | None:
+        if not exit.ever_healthy and exit.code == _ARGPARSE_EXIT:
+            return "vLLM rejected its command line (exit 2); its own message is above"
+        return None

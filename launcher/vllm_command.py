@@ -1,0 +1,131 @@
+"""The one place that turns settings into the `vllm serve` command line and environment."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from launcher import defaults
+from launcher.settings import Settings
+from launcher.state_layout import StateLayout
+from launcher.tiny_model import TINY_MODEL_NAME
+from launcher.vllm_capabilities import VllmCapabilities
+from launcher.vllm_flags import translate_args, translate_config
+from launcher.vllm_target import VllmTarget, read_target, scan_vllm_args
+
+_NO_PHONE_HOME = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+# A unix socket path holds at most 107 bytes; vLLM appends "/<uuid4>" (37) to its IPC dir.
+_MAX_IPC_DIR_CHARS = 64
+
+
+@dataclass(frozen=True)
+class VllmInvocation:
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    target: VllmTarget
+    scratch: Path  # wiped before each start
+    ipc_dir: Path  # vLLM's unix sockets: inside scratch unless that path is too long for a socket
+    multiproc_dir: Path | None  # PROMETHEUS_MULTIPROC_DIR, wiped before each start
+    uses_tiny_model: bool
+
+
+def _with_defaults(args: tuple[str, ...], extra: tuple[str, ...], capabilities: VllmCapabilities) -> tuple[str, ...]:
+    """Appends each flag of `extra` (with its value) unless the user already gave it."""
+    given = scan_vllm_args(args, capabilities).options
+    result = list(args)
+    index = 0
+    while index < len(extra):
+        flag = extra[index]
+        takes_value = index + 1 < len(extra) and not extra[index + 1].startswith("--")
+        chunk = extra[index : index + (2 if takes_value else 1)]
+        if flag not in given:
+            result.extend(chunk)
+        index += len(chunk)
+    return tuple(result)
+
+
+def _quiet_probe_logging(args: tuple[str, ...], capabilities: VllmCapabilities) -> tuple[str, ...]:
+    flag = "--disable-access-log-for-endpoints"
+    given = scan_vllm_args(args, capabilities).options
+    if not capabilities.accepts(flag) or flag in given or "--disable-uvicorn-access-log" in given:
+        return args
+    return (*args, flag, defaults.QUIET_ENDPOINTS)
+
+
+def ipc_dir_for(scratch: Path) -> Path:
+    inside = scratch / "tmp"
+    if len(str(inside)) <= _MAX_IPC_DIR_CHARS:
+        return inside
+    digest = hashlib.sha256(str(scratch).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"swm-{os.getuid()}-{digest}"
+
+
+def vllm_environment(
+    base: Mapping[str, str], layout: StateLayout, settings: Settings, scratch: Path, multiproc_dir: Path | None
+) -> dict[str, str]:
+    env = dict(base)
+    if not settings.allow_usage_stats:
+        env.update(_NO_PHONE_HOME)
+    # Temp files, IPC sockets and compile caches land in the state dir, never in /tmp or ~.
+    tmp = scratch / "tmp"
+    env["TMPDIR"] = str(tmp)
+    env["VLLM_RPC_BASE_PATH"] = str(ipc_dir_for(scratch))
+    env.setdefault("VLLM_CACHE_ROOT", str(layout.cache / "vllm"))
+    env.setdefault("VLLM_CONFIG_ROOT", str(layout.cache / "vllm-config"))
+    env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(layout.cache / "torchinductor"))
+    env.setdefault("TRITON_CACHE_DIR", str(layout.cache / "triton"))
+    env["PYTHONUNBUFFERED"] = "1"
+    if multiproc_dir is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc_dir)
+    else:
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # a stale one makes /metrics answer 500
+    return env
+
+
+def plan_vllm(
+    settings: Settings,
+    executable: Path,
+    capabilities: VllmCapabilities,
+    layout: StateLayout,
+    tiny_model_dir: Path,
+    base_env: Mapping[str, str] | None = None,
+) -> VllmInvocation:
+    args = translate_args(settings.vllm_args, capabilities)
+    config = translate_config(settings.vllm_config or {}, capabilities)
+    target = read_target(args, config, capabilities)
+
+    uses_tiny_model = target.model is None
+    if uses_tiny_model:
+        args = (str(tiny_model_dir), *args)
+        extra = (*defaults.TINY_MODEL_SERVE_ARGS, "--served-model-name", TINY_MODEL_NAME)
+        args = _with_defaults(args, extra, capabilities)
+        target = read_target(args, config, capabilities)
+    if not target.host_given:
+        args = (*args, "--host", defaults.LOOPBACK)
+    args = _quiet_probe_logging(args, capabilities)
+    if config:
+        config_path = layout.generated / "vllm-config.yaml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        args = (*args, "--config", str(config_path))
+
+    scratch = layout.scratch("vllm")
+    multiproc_dir = layout.run / "prometheus-multiproc" if target.api_server_count > 1 else None
+    env = vllm_environment(os.environ if base_env is None else base_env, layout, settings, scratch, multiproc_dir)
+    if uses_tiny_model:
+        env["HF_HUB_OFFLINE"] = "1"
+    return VllmInvocation(
+        argv=(str(executable), "serve", *args),
+        env=env,
+        target=target,
+        scratch=scratch,
+        ipc_dir=ipc_dir_for(scratch),
+        multiproc_dir=multiproc_dir,
+        uses_tiny_model=uses_tiny_model,
+    )

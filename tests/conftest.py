@@ -1,0 +1,55 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.launcher_process import LauncherProcess
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Unit tests first; then tests that start their own vLLM; the shared server only after them.
+
+    Two vLLM servers at once on 2 cores would slow both and make start-up timeouts flaky.
+    """
+
+    def rank(item):
+        if "tests/unit/" in item.nodeid:
+            return 0
+        if item.get_closest_marker("own_server"):
+            return 1
+        return 2
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(scope="session")
+def cache_home(tmp_path_factory) -> Path:
+    """XDG_CACHE_HOME for every launcher in the session: the tiny model and vLLM's options, learned once.
+
+    SWM_TEST_CACHE_HOME reuses one across sessions while developing.
+    """
+    reused = os.environ.get("SWM_TEST_CACHE_HOME")
+    if reused:
+        Path(reused).mkdir(parents=True, exist_ok=True)
+        return Path(reused)
+    return tmp_path_factory.mktemp("cache-home")
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory, cache_home):
+    """One supervised vLLM for every test that only reads from it, started with the seed's flags."""
+    workdir = tmp_path_factory.mktemp("shared-server")
+    launcher = LauncherProcess(["--max-model-len", "2048", "--disable-log-requests"], workdir, cache_home)
+    launcher.start()
+    launcher.wait_healthy()
+    yield launcher
+    launcher.stop()
+
+
+@pytest.fixture
+def server(shared_server):
+    """The shared server, healthy (a test before may have restarted it)."""
+    shared_server.wait_healthy()
+    return shared_server

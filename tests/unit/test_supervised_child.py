@@ -1,0 +1,160 @@
+"""The supervision state machine, driven with small real child processes (not vLLM: these need seconds)."""
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from launcher.child_spec import Probe, Timing
+from launcher.orphan_guard import OrphanGuard
+from launcher.probe_runner import ProbeRunner
+from launcher.restart_policy import Exit, RestartPolicy
+from launcher.supervised_child import State, SupervisedChild
+
+# The child marks itself healthy by creating <dir>/<pid>; the test makes it unhealthy by removing it.
+CHILD = r"""
+import os, sys, time, signal
+mode, directory = sys.argv[1], sys.argv[2]
+if mode == "ignore-term":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode.startswith("exit-"):
+    sys.exit(int(mode[5:]))
+if mode != "never-healthy":
+    open(os.path.join(directory, str(os.getpid())), "w").close()
+while True:
+    time.sleep(0.05)
+"""
+
+
+@dataclass
+class FakeSpec:
+    directory: Path
+    mode: str
+    timing: Timing
+    name: str = "fake"
+    display_name: str = "fake"
+    critical: bool = True
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "fake.log"
+
+    def argv(self):
+        return (sys.executable, "-c", CHILD, self.mode, str(self.directory))
+
+    def env(self):
+        return dict(os.environ)
+
+    def prepare(self):
+        pass
+
+    def forget_run(self):
+        pass
+
+    def probe(self, pid):
+        return Probe((self.directory / str(pid)).exists(), "no health file")
+
+    def fatal_exit_reason(self, exit: Exit):
+        return "rejected its arguments" if exit.code == 2 and not exit.ever_healthy else None
+
+
+FAST = Timing(startup_timeout_s=10, health_interval_s=0.1, health_failures=2, startup_probe_interval_s=0.05)
+
+
+@pytest.fixture
+def guard():
+    orphan_guard = OrphanGuard()
+    orphan_guard.start()
+    yield orphan_guard
+    orphan_guard.close()
+
+
+def make(tmp_path, guard, mode, timing=FAST, max_restarts=5, grace=2.0):
+    policy = RestartPolicy(max_restarts, 60.0, 0.05, 0.2)
+    return SupervisedChild(FakeSpec(tmp_path, mode, timing), policy, guard, ProbeRunner(), grace)
+
+
+def drive(child, until, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    child.start(time.monotonic()) if child.state == State.STOPPED else None
+    while time.monotonic() < deadline:
+        child.tick(time.monotonic())
+        if until(child):
+            return
+        time.sleep(0.02)
+    child.stop(0.5)
+    raise AssertionError(f"timed out in state {child.state}")
+
+
+def test_a_crash_after_healthy_is_restarted(tmp_path, guard):
+    child = make(tmp_path, guard, "healthy")
+    drive(child, lambda c: c.state == State.HEALTHY)
+    first_pid = child.process.pid
+    os.kill(first_pid, signal.SIGKILL)
+    drive(child, lambda c: c.state == State.HEALTHY and c.process and c.process.pid != first_pid)
+    assert child.restarts_total == 1
+    assert child.last_exit_code == -signal.SIGKILL
+    child.stop()
+
+
+def test_failed_health_checks_trigger_a_restart(tmp_path, guard):
+    child = make(tmp_path, guard, "healthy")
+    drive(child, lambda c: c.state == State.HEALTHY)
+    first_pid = child.process.pid
+    (tmp_path / str(first_pid)).unlink()
+    drive(child, lambda c: c.restarts_total == 1)
+    with pytest.raises(ProcessLookupError):
+        os.kill(first_pid, 0)
+    drive(child, lambda c: c.state == State.HEALTHY)
+    child.stop()
+
+
+def test_same_exit_twice_before_healthy_is_reported_as_a_configuration_error(tmp_path, guard):
+    child = make(tmp_path, guard, "exit-1")
+    drive(child, lambda c: c.state == State.FAILED)
+    assert child.restarts_total == 1
+    assert "twice without becoming healthy" in child.outcome.message
+    assert child.outcome.exit_code == 1
+
+
+def test_rejected_arguments_are_not_retried(tmp_path, guard):
+    child = make(tmp_path, guard, "exit-2")
+    drive(child, lambda c: c.state == State.FAILED)
+    assert child.restarts_total == 0
+    assert child.outcome.exit_code == 2
+
+
+def test_gives_up_after_max_restarts_within_the_window(tmp_path, guard):
+    child = make(tmp_path, guard, "healthy", max_restarts=2)
+    for _ in range(3):
+        drive(child, lambda c: c.state == State.HEALTHY)
+        os.kill(child.process.pid, signal.SIGKILL)
+        drive(child, lambda c: c.state in (State.BACKOFF, State.FAILED))
+    assert child.state == State.FAILED
+    assert "giving up" in child.outcome.message
+    assert child.restarts_total == 2
+
+
+def test_startup_timeout_kills_and_retries(tmp_path, guard):
+    timing = Timing(startup_timeout_s=0.5, health_interval_s=0.1, health_failures=2, startup_probe_interval_s=0.05)
+    child = make(tmp_path, guard, "never-healthy", timing=timing)
+    drive(child, lambda c: c.restarts_total == 1)
+    assert child.state == State.BACKOFF
+    child.stop()
+
+
+def test_stop_kills_a_child_that_ignores_sigterm_after_the_grace_period(tmp_path, guard):
+    child = make(tmp_path, guard, "ignore-term", grace=1.0)
+    drive(child, lambda c: c.state == State.HEALTHY)
+    pid = child.process.pid
+    started = time.monotonic()
+    child.stop()
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 2.5
+    assert child.last_exit_code == -signal.SIGKILL
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+
+from launcher.command_line import parse_command_line
+from launcher.errors import UsageError
+from launcher.settings import merge_settings
+from launcher.state_layout import StateLayout
+from launcher.vllm_command import ipc_dir_for, plan_vllm
+from launcher.vllm_target import read_target
+
+
+def plan(tmp_path, caps, argv, env=None, config=None):
+    settings = merge_settings(parse_command_line([*argv, "--state-dir", str(tmp_path / "state")]))
+    if config:
+        settings = type(settings)(**{**settings.__dict__, "vllm_config": config})
+    layout = StateLayout(settings.state_dir)
+    return plan_vllm(settings, tmp_path / "vllm", caps, layout, tmp_path / "tiny", base_env=env or {"HOME": "/h"})
+
+
+def test_probe_target_follows_vllm_options(caps_0_32):
+    target = read_target(("--port", "8123", "m", "--served-model-name", "a", "b", "--api-key", "k"), None, caps_0_32)
+    assert (target.model, target.port, target.served_model_name, target.api_key) == ("m", 8123, "a", "k")
+    assert target.base_url == "http://127.0.0.1:8123"
+    assert target.model_name == "a"
+
+
+def test_wildcard_host_is_probed_on_loopback(caps_0_32):
+    target = read_target(("m", "--host", "0.0.0.0", "--ssl-certfile", "c.pem"), None, caps_0_32)
+    assert target.base_url == "https://127.0.0.1:8000"
+
+
+def test_config_file_values_are_read_but_the_command_line_wins(caps_0_32):
+    target = read_target(("m", "--port", "9001"), {"port": 9000, "served_model_name": ["x"]}, caps_0_32)
+    assert (target.port, target.served_model_name) == (9001, "x")
+
+
+def test_invalid_port_is_a_usage_error(caps_0_32):
+    with pytest.raises(UsageError, match="--port: expected a TCP port"):
+        read_target(("m", "--port", "http"), None, caps_0_32)
+
+
+def test_binds_loopback_unless_the_user_chooses(tmp_path, caps_0_32):
+    argv = plan(tmp_path, caps_0_32, ["m"]).argv
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    exposed = plan(tmp_path, caps_0_32, ["m", "--host", "0.0.0.0"]).argv
+    assert exposed.count("--host") == 1
+    assert exposed[exposed.index("--host") + 1] == "0.0.0.0"
+
+
+def test_no_model_serves_the_tiny_default_with_cpu_friendly_flags(tmp_path, caps_0_32):
+    invocation = plan(tmp_path, caps_0_32, ["--max-model-len", "2048"])
+    argv = invocation.argv
+    assert invocation.uses_tiny_model
+    assert argv[1:3] == ("serve", str(tmp_path / "tiny"))
+    assert argv.count("--max-model-len") == 1 and argv[argv.index("--max-model-len") + 1] == "2048"
+    assert "--enforce-eager" in argv and "--kv-cache-memory-bytes" in argv
+    assert argv[argv.index("--served-model-name") + 1] == "tiny-llama"
+    assert invocation.env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_child_environment_keeps_everything_in_the_state_dir_and_stays_quiet(tmp_path, caps_0_32):
+    invocation = plan(tmp_path, caps_0_32, ["m"])
+    state = str(tmp_path / "state")
+    for key in ("TMPDIR", "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR"):
+        assert invocation.env[key].startswith(state), key
+    assert invocation.env["VLLM_NO_USAGE_STATS"] == "1"
+    assert invocation.env["DO_NOT_TRACK"] == "1"
+    assert "PROMETHEUS_MULTIPROC_DIR" not in invocation.env
+    assert invocation.argv[invocation.argv.index("--disable-access-log-for-endpoints") + 1] == "/health,/metrics"
+
+
+def test_usage_stats_only_when_the_user_opts_in(tmp_path, caps_0_32):
+    env = plan(tmp_path, caps_0_32, ["m", "--allow-usage-stats"]).env
+    assert "VLLM_NO_USAGE_STATS" not in env and "DO_NOT_TRACK" not in env
+
+
+def test_several_api_servers_get_a_private_multiproc_dir(tmp_path, caps_0_32):
+    invocation = plan(tmp_path, caps_0_32, ["m", "-asc", "2"], env={"PROMETHEUS_MULTIPROC_DIR": "/nfs/stale"})
+    assert invocation.multiproc_dir is not None
+    assert invocation.env["PROMETHEUS_MULTIPROC_DIR"] == str(invocation.multiproc_dir)
+    assert str(invocation.multiproc_dir).startswith(str(tmp_path / "state"))
+    single = plan(tmp_path, caps_0_32, ["m"], env={"PROMETHEUS_MULTIPROC_DIR": "/nfs/stale"})
+    assert "PROMETHEUS_MULTIPROC_DIR" not in single.env
+
+
+def test_vllm_keys_of_the_config_file_reach_vllm_as_a_file(tmp_path, caps_0_32):
+    invocation = plan(tmp_path, caps_0_32, ["m"], config={"max-model-len": 2048, "disable-log-requests": True})
+    path = invocation.argv[invocation.argv.index("--config") + 1]
+    text = open(path).read()
+    assert "max-model-len: 2048" in text and "enable-log-requests: false" in text
+
+
+def test_ipc_sockets_stay_in_the_state_dir_unless_its_path_is_too_long_for_a_socket(tmp_path):
+    short = Path("/srv/swm/run/vllm")
+    assert ipc_dir_for(short) == short / "tmp"
+    deep = tmp_path / ("x" * 80) / "run" / "vllm"
+    fallback = ipc_dir_for(deep)
+    assert len(str(fallback)) + len("/12345678-1234-1234-1234-123456789012") < 108
+    assert fallback == ipc_dir_for(deep)  # stable, so the next start wipes what a killed run left
