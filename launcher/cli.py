@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _configure_logging()
     try:
+        if argv[:1] == ["exporter"]:
+            from observability.exporter.main import run_exporter
+
+            return run_exporter(argv[1:])
         command_line = parse_command_line(argv)
         if command_line.wants_help:
             print(help_text())

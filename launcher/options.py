@@ -102,6 +102,28 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "N",
     ),
     LauncherOption(
+        "--exporter-port",
+        "port of the GPU/host exporter's /metrics",
+        parse.port,
+        defaults.EXPORTER_PORT,
+        "PORT",
+    ),
+    LauncherOption(
+        "--exporter-host",
+        "address the exporter binds (use 0.0.0.0 only behind a firewall or in a pod)",
+        parse.non_empty,
+        defaults.LOOPBACK,
+        "HOST",
+    ),
+    LauncherOption(
+        "--collect-interval",
+        "seconds between the exporter's collections (keep it at most the scrape interval)",
+        parse.positive_seconds,
+        defaults.COLLECT_INTERVAL_S,
+        "SECONDS",
+    ),
+    LauncherOption("--no-exporter", "do not run the GPU/host exporter", default=False),
+    LauncherOption(
         "--allow-usage-stats",
         "let vLLM send its usage statistics (off by default: no phone-home)",
         default=False,

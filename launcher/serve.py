@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 
 from launcher import defaults
-from launcher.child_spec import Timing
+from launcher.child_spec import ChildSpec, Timing
 from launcher.command_line import CommandLine
 from launcher.errors import PreflightError
+from launcher.exporter_command import exporter_child, exporter_url
 from launcher.orphan_guard import OrphanGuard
-from launcher.preflight import check_model, check_state_dir, check_target
+from launcher.preflight import check_model, check_port_free, check_state_dir, check_target
 from launcher.probe_runner import ProbeRunner
 from launcher.restart_policy import RestartPolicy
 from launcher.sd_notify import SystemdNotifier
@@ -76,9 +77,21 @@ def prepare(settings: Settings) -> VllmInvocation:
     return invocation
 
 
+def _policy(settings: Settings) -> RestartPolicy:
+    return RestartPolicy(
+        settings.max_restarts, settings.restart_window, defaults.BACKOFF_INITIAL_S, defaults.BACKOFF_MAX_S
+    )
+
+
+def check_helper_ports(settings: Settings) -> None:
+    if not settings.no_exporter:
+        check_port_free(settings.exporter_host, settings.exporter_port, "exporter (--exporter-port)")
+
+
 def serve(command_line: CommandLine) -> int:
     settings = load_settings(command_line)
     invocation = prepare(settings)
+    check_helper_ports(settings)
     layout = StateLayout(settings.state_dir)
     timing = Timing(
         startup_timeout_s=settings.startup_timeout,
@@ -94,26 +107,24 @@ def serve(command_line: CommandLine) -> int:
         raise PreflightError(f"cannot start the orphan guard: {error}") from None
     try:
         probes = ProbeRunner()
-        vllm = VllmChild(invocation, timing, layout.log_file("vllm"), guard)
-        supervisor.add(
-            SupervisedChild(
-                vllm,
-                RestartPolicy(
-                    settings.max_restarts,
-                    settings.restart_window,
-                    defaults.BACKOFF_INITIAL_S,
-                    defaults.BACKOFF_MAX_S,
-                ),
-                guard,
-                probes,
-                settings.grace_period,
-            )
-        )
+
+        def supervise(spec: ChildSpec, echo_prefix: str = "") -> None:
+            supervisor.add(SupervisedChild(spec, _policy(settings), guard, probes, settings.grace_period, echo_prefix))
+
+        supervise(VllmChild(invocation, timing, layout.log_file("vllm"), guard))
         target = invocation.target
-        supervisor.info.update(model_name=target.model_name or "", vllm_url=target.base_url)
-        supervisor.on_ready.append(
-            lambda: log.info("ready: %s serves %s at %s", "vLLM", target.model_name, target.base_url)
-        )
+        urls = {"vllm_url": target.base_url}
+        if not settings.no_exporter:
+            supervise(exporter_child(settings, layout), "[exporter] ")
+            urls["exporter_url"] = exporter_url(settings) + "/metrics"
+        supervisor.info.update(model_name=target.model_name or "", **urls)
+        supervisor.on_ready.append(lambda: _announce(target.model_name, urls))
         return supervisor.run()
     finally:
         guard.close()
+
+
+def _announce(model_name: str | None, urls: dict[str, str]) -> None:
+    log.info("ready: vLLM serves %s", model_name)
+    for name, url in urls.items():
+        log.info("  %-13s %s", name.removesuffix("_url"), url)

@@ -23,6 +23,10 @@ class Settings:
     health_interval: float
     health_failures: int
     allow_usage_stats: bool
+    exporter_port: int
+    exporter_host: str
+    collect_interval: float
+    no_exporter: bool
     vllm_args: tuple[str, ...] = ()
     vllm_config: dict[str, Any] | None = None  # vLLM keys from --config, handed on as a file
     config_path: Path | None = None

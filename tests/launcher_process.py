@@ -62,6 +62,9 @@ class LauncherProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self.output_path = workdir / "launcher-output.log"
         port_args = [] if "--port" in args else ["--port", str(self.port)]
+        self.exporter_port = free_port()
+        if "--exporter-port" not in args and "--no-exporter" not in args:
+            port_args += ["--exporter-port", str(self.exporter_port)]
         self.args = [*args, *port_args, "--state-dir", str(self.state_dir)]
         self.env = {
             **os.environ,
@@ -75,6 +78,16 @@ class LauncherProcess:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def exporter_url(self) -> str:
+        return f"http://127.0.0.1:{self.exporter_port}"
+
+    def child_state(self, name: str) -> dict | None:
+        try:
+            return next(c for c in self.supervisor_state()["children"] if c["name"] == name)
+        except (OSError, ValueError, StopIteration):
+            return None
 
     def start(self) -> LauncherProcess:
         with self.output_path.open("wb") as output:
@@ -94,10 +107,8 @@ class LauncherProcess:
         return [line for line in self.output().splitlines() if "serve-with-monitoring" in line]
 
     def vllm_state(self) -> str | None:
-        try:
-            return next(c for c in self.supervisor_state()["children"] if c["name"] == "vllm")["state"]
-        except (OSError, ValueError, StopIteration):
-            return None
+        child = self.child_state("vllm")
+        return child["state"] if child else None
 
     def wait_healthy(self, timeout: float = 240.0) -> None:
         """Healthy in the launcher's own view, not only on /health: the tests then start from a known state."""

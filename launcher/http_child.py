@@ -1,0 +1,49 @@
+"""A supervised helper (exporter, Prometheus, Grafana): a command, and a URL that answers 200 when healthy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from launcher import defaults
+from launcher.child_spec import Probe, Timing
+from launcher.http_probe import http_status
+from launcher.restart_policy import Exit
+
+HELPER_TIMING = Timing(startup_timeout_s=120.0, health_interval_s=5.0, health_failures=3)
+
+
+@dataclass
+class HttpChild:
+    name: str
+    display_name: str
+    command: tuple[str, ...]
+    health_url: str
+    log_path: Path
+    environment: dict[str, str]
+    timing: Timing = HELPER_TIMING
+    critical: bool = False
+    before_start: Callable[[], None] | None = field(default=None, repr=False)
+
+    def argv(self) -> tuple[str, ...]:
+        return self.command
+
+    def env(self) -> dict[str, str]:
+        return dict(self.environment)
+
+    def prepare(self) -> None:
+        if self.before_start is not None:
+            self.before_start()
+
+    def forget_run(self) -> None:
+        pass
+
+    def probe(self, pid: int) -> Probe:
+        status = http_status(self.health_url, timeout=defaults.HEALTH_TIMEOUT_S)
+        return Probe(status == 200, f"GET {self.health_url}: " + (f"HTTP {status}" if status else "no answer"))
+
+    def fatal_exit_reason(self, exit: Exit) -> str | None:
+        if not exit.ever_healthy and exit.code == 2:
+            return f"{self.display_name} rejected its command line (exit 2); see {self.log_path}"
+        return None

@@ -1,0 +1,1 @@
+"""The GPU/host/supervisor exporter: collectors behind one interface, collected in the background."""

@@ -1,0 +1,42 @@
+"""Builds the /metrics body from pre-rendered snapshots; caches it until a snapshot changes."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+
+from prometheus_client.exposition import choose_encoder
+
+from observability.exporter.collection import EOF_MARKER, SnapshotRegistry, render, self_metrics
+
+_GZIP_ABOVE_BYTES = 4096
+
+
+class Exposition:
+    def __init__(self, registry: SnapshotRegistry) -> None:
+        self._registry = registry
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, bool], tuple[tuple[int, ...], bytes]] = {}
+
+    def body(self, accept: str, accepts_gzip: bool) -> tuple[bytes, str, bool]:
+        """(body, content type, gzipped)"""
+        encoder, content_type = choose_encoder(accept)
+        self._registry.formats.want(content_type, encoder)
+        snapshots = self._registry.snapshots()
+        version = tuple(id(snapshot) for _, snapshot in snapshots)
+        key = (content_type, accepts_gzip)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1], content_type, accepts_gzip and cached[1][:2] == b"\x1f\x8b"
+        parts = [snapshot.text(content_type, encoder) for _, snapshot in snapshots]
+        parts.append(render(self_metrics(snapshots), encoder))
+        if content_type.startswith("application/openmetrics-text"):
+            parts.append(EOF_MARKER)
+        body = b"".join(parts)
+        compressed = accepts_gzip and len(body) > _GZIP_ABOVE_BYTES
+        if compressed:
+            body = gzip.compress(body, compresslevel=1)
+        with self._lock:
+            self._cache[key] = (version, body)
+        return body, content_type, compressed

@@ -1,0 +1,82 @@
+"""`serve-with-monitoring exporter`: the exporter alone, for a node without the launcher
+(a Kubernetes DaemonSet or sidecar), or as the launcher's child."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from pathlib import Path
+
+from launcher import defaults
+from launcher import value_parsers as parse
+from launcher.errors import UsageError
+from launcher.preflight import check_port_free
+from launcher.state_layout import StateLayout
+from observability.exporter.build import build_registry
+from observability.exporter.labels import default_hostname
+from observability.exporter.server import serve
+
+log = logging.getLogger(__name__)
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _typed(function: object) -> object:
+    def convert(text: str) -> object:
+        try:
+            return function(text)  # type: ignore[operator]
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
+def parser() -> argparse.ArgumentParser:
+    command = _OneLineErrors(
+        prog="serve-with-monitoring exporter",
+        allow_abbrev=False,
+        description="GPU (NVML), host and supervisor metrics on /metrics.",
+    )
+    command.add_argument("--host", default=defaults.LOOPBACK, help="address to bind (default: %(default)s)")
+    command.add_argument(
+        "--port", type=_typed(parse.port), default=defaults.EXPORTER_PORT, help="port to bind (default: %(default)s)"
+    )
+    command.add_argument(
+        "--state-dir",
+        type=_typed(parse.path),
+        default=None,
+        help="a launcher's state dir, for supervisor metrics and the vLLM process tree",
+    )
+    command.add_argument(
+        "--collect-interval",
+        type=_typed(parse.positive_seconds),
+        default=defaults.COLLECT_INTERVAL_S,
+        help="seconds between collections; keep it at most the scrape interval (default: %(default)s)",
+    )
+    command.add_argument("--hostname", default=None, help="the hostname label (default: $NODE_NAME, else this host)")
+    return command
+
+
+def run_exporter(argv: list[str]) -> int:
+    options = parser().parse_args(argv)
+    check_port_free(options.host, options.port, "exporter (--port)")
+    state_file = StateLayout(options.state_dir).supervisor_state if options.state_dir else None
+    disk_path = Path(options.state_dir) if options.state_dir else None
+    registry = build_registry(options.hostname or default_hostname(), options.collect_interval, state_file, disk_path)
+    registry.start()
+    log.info(
+        "exporter on http://%s:%d/metrics (collecting every %.1f s)",
+        options.host,
+        options.port,
+        options.collect_interval,
+    )
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        serve(registry, options.host, options.port)
+    finally:
+        registry.stop()
+    return 0

@@ -1,0 +1,132 @@
+"""A thin typed layer over NVML (nvidia-ml-py, imported as pynvml).
+
+Two NVML outcomes are not errors here and are handled in this one place:
+- NVML_ERROR_NOT_SUPPORTED: the GPU lacks the field. The call returns None and the metric is absent.
+- NVML_ERROR_GPU_IS_LOST: the GPU fell off the bus. GpuLost is raised so the caller reports that GPU
+  as lost and carries on with the others.
+The library is injected, so tests can hand in a stand-in for the hardware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class NvmlUnavailable(Exception):
+    """NVML cannot be used on this machine (no library, no driver, no GPU)."""
+
+
+class GpuLost(Exception):
+    def __init__(self, index: int) -> None:
+        super().__init__(f"GPU {index} is lost (fell off the bus)")
+        self.index = index
+
+
+@dataclass(frozen=True)
+class GpuIdentity:
+    """What labels a GPU, read once while it still answers."""
+
+    index: int
+    uuid: str
+    name: str
+    pci_bus_id: str
+    minor: int | None
+
+    @property
+    def device(self) -> str:
+        return f"nvidia{self.minor if self.minor is not None else self.index}"
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+class Nvml:
+    def __init__(self, library: ModuleType | None = None) -> None:
+        self._library = library
+        self.lib: Any = None
+
+    def init(self) -> None:
+        """Loads and initialises NVML, or raises NvmlUnavailable with the reason."""
+        try:
+            lib = self._library
+            if lib is None:
+                import pynvml as lib
+            lib.nvmlInit()
+        except ImportError as error:
+            raise NvmlUnavailable(f"nvidia-ml-py is not installed ({error})") from None
+        except Exception as error:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded, ...
+            raise NvmlUnavailable(_text(error) or type(error).__name__) from None
+        self.lib = lib
+
+    def shutdown(self) -> None:
+        if self.lib is not None:
+            with contextlib.suppress(Exception):  # shutting down anyway
+                self.lib.nvmlShutdown()
+            self.lib = None
+
+    def _is(self, error: Exception, code_name: str) -> bool:
+        code = getattr(self.lib, code_name, None)
+        return code is not None and getattr(error, "value", None) == code
+
+    def call(self, index: int, function: Callable[..., T], *args: Any) -> T | None:
+        """Calls `function`; None when this GPU does not support it; GpuLost when the GPU is gone."""
+        try:
+            return function(*args)
+        except self.lib.NVMLError as error:
+            if self._is(error, "NVML_ERROR_NOT_SUPPORTED"):
+                return None
+            if self._is(error, "NVML_ERROR_GPU_IS_LOST"):
+                raise GpuLost(index) from None
+            raise
+
+    def is_timeout(self, error: Exception) -> bool:
+        return self._is(error, "NVML_ERROR_TIMEOUT")
+
+    # -- system ----------------------------------------------------------------------------------
+
+    def driver_versions(self) -> dict[str, str]:
+        lib = self.lib
+        versions = {"driver_version": _text(lib.nvmlSystemGetDriverVersion())}
+        try:
+            cuda = int(lib.nvmlSystemGetCudaDriverVersion())
+            versions["cuda_version"] = f"{cuda // 1000}.{(cuda % 1000) // 10}"
+        except lib.NVMLError:
+            versions["cuda_version"] = "unknown"
+        try:
+            versions["nvml_version"] = _text(lib.nvmlSystemGetNVMLVersion())
+        except lib.NVMLError:
+            versions["nvml_version"] = "unknown"
+        return versions
+
+    def device_count(self) -> int:
+        return int(self.lib.nvmlDeviceGetCount())
+
+    def handle(self, index: int) -> Any:
+        try:
+            return self.lib.nvmlDeviceGetHandleByIndex(index)
+        except self.lib.NVMLError as error:
+            if self._is(error, "NVML_ERROR_GPU_IS_LOST"):
+                raise GpuLost(index) from None
+            raise
+
+    def identity(self, index: int, handle: Any) -> GpuIdentity:
+        lib = self.lib
+        pci = self.call(index, lib.nvmlDeviceGetPciInfo, handle)
+        minor = self.call(index, lib.nvmlDeviceGetMinorNumber, handle)
+        return GpuIdentity(
+            index=index,
+            uuid=_text(self.call(index, lib.nvmlDeviceGetUUID, handle) or f"unknown-{index}"),
+            name=_text(self.call(index, lib.nvmlDeviceGetName, handle) or "unknown"),
+            pci_bus_id=_text(pci.busId) if pci is not None else "",
+            minor=int(minor) if minor is not None else None,
+        )

@@ -1,0 +1,66 @@
+"""Serves /metrics and /healthz with uvicorn. Binds 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+from observability.exporter.collection import SnapshotRegistry
+from observability.exporter.exposition import Exposition
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain; charset=utf-8")]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def make_app(registry: SnapshotRegistry) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    exposition = Exposition(registry)
+
+    async def metrics(scope: Scope, send: Send) -> None:
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        body, content_type, gzipped = exposition.body(
+            headers.get("accept", ""), "gzip" in headers.get("accept-encoding", "")
+        )
+        response_headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        if gzipped:
+            response_headers.append((b"content-encoding", b"gzip"))
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope.get("path", "")
+        if path == "/metrics":
+            await metrics(scope, send)
+        elif path == "/healthz":
+            await _plain(send, 200, b"ok\n")
+        elif path == "/":
+            await _plain(send, 200, b"serve-with-monitoring exporter: /metrics, /healthz\n")
+        else:
+            await _plain(send, 404, b"not found\n")
+
+    return app
+
+
+def serve(registry: SnapshotRegistry, host: str, port: int) -> None:
+    config = uvicorn.Config(
+        make_app(registry),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        date_header=False,
+    )
+    uvicorn.Server(config).run()

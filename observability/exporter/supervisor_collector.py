@@ -1,0 +1,133 @@
+"""The launcher's children as the launcher sees them, plus what psutil sees of their process trees."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import psutil
+from prometheus_client.core import Metric
+
+from launcher.supervisor_state import ChildStatus
+from observability.exporter.collector import counter, gauge
+from observability.exporter.vllm_tree import SupervisorView
+
+STALE_AFTER_S = 30.0  # the launcher rewrites its state every 2 s
+STATES = ("starting", "healthy", "unhealthy", "backoff", "stopped", "failed")
+
+
+def _tree_usage(pid: int | None) -> tuple[float, float, int]:
+    """Resident bytes, CPU seconds and process count, summed over the tree rooted at pid."""
+    if pid is None:
+        return 0.0, 0.0, 0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0, 0.0, 0
+    rss = cpu = 0.0
+    count = 0
+    for process in processes:
+        try:
+            with process.oneshot():
+                rss += process.memory_info().rss
+                times = process.cpu_times()
+                cpu += times.user + times.system
+                count += 1
+        except psutil.Error:
+            continue
+    return rss, cpu, count
+
+
+class SupervisorCollector:
+    name = "supervisor"
+
+    def __init__(self, view: SupervisorView) -> None:
+        self._view = view
+
+    def collect(self) -> list[Metric]:
+        status = self._view.status()
+        if status is None:
+            return [gauge("swm_supervisor_up", "1 while the launcher's state file is fresh.", (), [((), 0.0)])]
+        age = max(0.0, time.time() - status.updated_at)
+        fresh = age < STALE_AFTER_S and psutil.pid_exists(status.launcher_pid)
+        head = [
+            gauge(
+                "swm_supervisor_up", "1 while the launcher's state file is fresh.", (), [((), 1.0 if fresh else 0.0)]
+            ),
+            gauge(
+                "swm_supervisor_state_age_seconds", "Seconds since the launcher last wrote its state.", (), [((), age)]
+            ),
+        ]
+        if not fresh:
+            return head  # a dead launcher's last words would claim its children are fine
+        children: list[ChildStatus] = status.children
+        usage = {child.name: _tree_usage(child.pid) for child in children}
+
+        def rows(value: Callable[[ChildStatus], float | None]) -> list[tuple[list[str], float]]:
+            return [([child.name], float(value(child))) for child in children if value(child) is not None]
+
+        info = [([key, value], 1.0) for key, value in sorted(status.info.items())]
+        return [
+            gauge(
+                "swm_supervisor_up", "1 while the launcher's state file is fresh.", (), [((), 1.0 if fresh else 0.0)]
+            ),
+            gauge(
+                "swm_supervisor_state_age_seconds", "Seconds since the launcher last wrote its state.", (), [((), age)]
+            ),
+            gauge("swm_supervisor_info", "What the launcher serves (value 1).", ("key", "value"), info),
+            gauge(
+                "swm_child_up",
+                "1 while the child's process is running.",
+                ("child",),
+                rows(lambda c: 1 if c.pid is not None else 0),
+            ),
+            gauge(
+                "swm_child_ready",
+                "1 while the child passes its health check.",
+                ("child",),
+                rows(lambda c: 1 if c.state == "healthy" else 0),
+            ),
+            gauge(
+                "swm_child_state",
+                "1 for the child's current supervision state.",
+                ("child", "state"),
+                [([child.name, state], 1.0 if child.state == state else 0.0) for child in children for state in STATES],
+            ),
+            counter(
+                "swm_child_restarts",
+                "Restarts since the launcher started.",
+                ("child",),
+                rows(lambda c: c.restarts_total),
+            ),
+            gauge(
+                "swm_child_last_exit_code",
+                "Exit code of the child's last run (negative: killed by signal).",
+                ("child",),
+                rows(lambda c: c.last_exit_code),
+            ),
+            gauge(
+                "swm_child_start_time_seconds",
+                "When the child's current run started (Unix time).",
+                ("child",),
+                rows(lambda c: c.started_at if c.pid is not None else None),
+            ),
+            gauge(
+                "swm_child_resident_memory_bytes",
+                "Resident memory summed over the child's process tree.",
+                ("child",),
+                [([name], rss) for name, (rss, _, count) in usage.items() if count],
+            ),
+            counter(
+                "swm_child_cpu_seconds",
+                "CPU seconds summed over the child's process tree.",
+                ("child",),
+                [([name], cpu) for name, (_, cpu, count) in usage.items() if count],
+            ),
+            gauge(
+                "swm_child_processes",
+                "Processes in the child's tree.",
+                ("child",),
+                [([name], float(count)) for name, (_, _, count) in usage.items()],
+            ),
+        ]
