@@ -21,9 +21,9 @@ from pathlib import Path
 import psutil
 from prometheus_client.exposition import choose_encoder
 
-from bench.exporter_standin_server import standin_with
 from bench.stats import machine, percentile, summary
 from observability.exporter.build import build_registry
+from tests.standins.standin_gpu_exporter import standin_with
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def collection_cpu_ms(gpu_count: int, collections: int) -> dict[str, float]:
 def scrape_latency_and_rss(gpu_count: int, scrapes: int) -> dict[str, float]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench.exporter_standin_server", str(gpu_count), str(port), "5"], cwd=REPO
+        [sys.executable, "-m", "tests.standins.standin_gpu_exporter", str(port), "--gpus", str(gpu_count)], cwd=REPO
     )
     try:
         url = f"http://127.0.0.1:{port}/metrics"

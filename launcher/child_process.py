@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -130,8 +130,13 @@ class ChildProcess:
                 return line.strip()
         return "(no output)"
 
-    def stop(self, grace: float, term_signal: int = signal.SIGTERM) -> int | None:
-        """SIGTERM the main process, wait up to `grace` for the whole group, then SIGKILL the group."""
+    def stop(
+        self, grace: float, term_signal: int = signal.SIGTERM, before_kill: Callable[[int], None] | None = None
+    ) -> int | None:
+        """SIGTERM the main process, wait up to `grace` for the whole group, then SIGKILL the group.
+
+        `before_kill(pgid)` runs just before the SIGKILL, while the group still exists to be looked at.
+        """
         process = self._process
         if process is None:
             return self._returncode
@@ -143,6 +148,8 @@ class ChildProcess:
             time.sleep(0.05)
         if process.poll() is None or _group_alive(pgid):
             log.warning("%s did not exit within %.1f s of SIGTERM; killing its process group", self.name, grace)
+            if before_kill is not None:
+                before_kill(pgid)
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

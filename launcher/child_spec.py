@@ -44,5 +44,8 @@ class ChildSpec(Protocol):
     def forget_run(self) -> None:
         """Runs after every exit: drop what was learned about the last run."""
 
+    def before_kill(self, pgid: int) -> None:
+        """Runs just before the child's process group is SIGKILLed, while it can still be inspected."""
+
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         """A reason when this exit means restarting is pointless (for example, rejected arguments)."""

@@ -27,6 +27,18 @@ def main(argv: list[str] | None = None) -> int:
             from observability.exporter.main import run_exporter
 
             return run_exporter(argv[1:])
+        if argv[:1] == ["systemd-unit"]:
+            from launcher.systemd_unit import run_systemd_unit
+
+            return run_systemd_unit(argv[1:])
+        if argv[:1] == ["health"]:
+            from launcher.health_command import run_health
+
+            return run_health(argv[1:])
+        if argv[:1] == ["bench"]:
+            from launcher.bench_command import run_bench
+
+            return run_bench(argv[1:])
         command_line = parse_command_line(argv)
         if command_line.wants_help:
             print(help_text())

@@ -87,6 +87,9 @@ def help_text() -> str:
     lines = [
         f"usage: {PROG} [MODEL] [launcher options] [vllm serve options]",
         f"       {PROG} exporter [options]     run only the GPU/host exporter",
+        f"       {PROG} bench [options]        load the running server with `vllm bench serve`",
+        f"       {PROG} health [--state-dir]   exit 0 when the supervised vLLM answers /health",
+        f"       {PROG} systemd-unit [MODEL] [options]   print a systemd unit for this command line",
         "",
         "Runs `vllm serve MODEL ...` under supervision, with its monitoring beside it.",
         "Without MODEL it builds and serves a tiny local model (a demo that needs no GPU and no hub).",

@@ -26,6 +26,9 @@ PROGRESS_EVERY_S = 15.0
 # Monitoring.
 SCRAPE_INTERVAL_S = 5.0
 COLLECT_INTERVAL_S = 5.0  # no longer than the scrape interval, so a scrape never sees stale data
+# Alert thresholds, published by the exporter as swm_slo_seconds{slo=...}; common production choices.
+SLO_TTFT_P95_S = 3.0
+SLO_ITL_P99_S = 0.25
 
 # Probes and scrapes hit these every few seconds; vLLM's access log need not record each one.
 QUIET_ENDPOINTS = "/health,/metrics"

@@ -10,9 +10,13 @@ from launcher.settings import Settings
 from launcher.state_layout import StateLayout
 
 
-def exporter_url(settings: Settings) -> str:
+def exporter_address(settings: Settings) -> str:
     host = "127.0.0.1" if settings.exporter_host in ("0.0.0.0", "::", "") else settings.exporter_host
-    return f"http://{host}:{settings.exporter_port}"
+    return f"{host}:{settings.exporter_port}"
+
+
+def exporter_url(settings: Settings) -> str:
+    return f"http://{exporter_address(settings)}"
 
 
 def exporter_child(settings: Settings, layout: StateLayout) -> HttpChild:
@@ -34,7 +38,7 @@ def exporter_child(settings: Settings, layout: StateLayout) -> HttpChild:
         name="exporter",
         display_name="exporter",
         command=command,
-        health_url=exporter_url(settings) + "/healthz",
+        health_urls=(exporter_url(settings) + "/healthz",),
         log_path=layout.log_file("exporter"),
         environment={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -19,7 +19,7 @@ class HttpChild:
     name: str
     display_name: str
     command: tuple[str, ...]
-    health_url: str
+    health_urls: tuple[str, ...]  # healthy when every one answers 200
     log_path: Path
     environment: dict[str, str]
     timing: Timing = HELPER_TIMING
@@ -39,9 +39,15 @@ class HttpChild:
     def forget_run(self) -> None:
         pass
 
+    def before_kill(self, pgid: int) -> None:
+        pass
+
     def probe(self, pid: int) -> Probe:
-        status = http_status(self.health_url, timeout=defaults.HEALTH_TIMEOUT_S)
-        return Probe(status == 200, f"GET {self.health_url}: " + (f"HTTP {status}" if status else "no answer"))
+        for url in self.health_urls:
+            status = http_status(url, timeout=defaults.HEALTH_TIMEOUT_S)
+            if status != 200:
+                return Probe(False, f"GET {url}: " + (f"HTTP {status}" if status else "no answer"))
+        return Probe(True)
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         if not exit.ever_healthy and exit.code == 2:

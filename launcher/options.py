@@ -124,6 +124,46 @@ OPTIONS: tuple[LauncherOption, ...] = (
     ),
     LauncherOption("--no-exporter", "do not run the GPU/host exporter", default=False),
     LauncherOption(
+        "--stack",
+        "Prometheus and Grafana: docker (compose), native (binaries as children), none, or auto",
+        parse.choice("auto", "docker", "native", "none"),
+        "auto",
+        "MODE",
+    ),
+    LauncherOption("--keep-stack", "leave the docker stack running when the launcher stops", default=False),
+    LauncherOption(
+        "--prometheus-port", "Prometheus' port (on 127.0.0.1)", parse.port, defaults.PROMETHEUS_PORT, "PORT"
+    ),
+    LauncherOption("--grafana-port", "Grafana's port (on 127.0.0.1)", parse.port, defaults.GRAFANA_PORT, "PORT"),
+    LauncherOption(
+        "--advertise-address",
+        "the address a central Prometheus reaches this host by, for the fleet target list"
+        " (default: the bound address, or this host's name when bound to all interfaces)",
+        parse.non_empty,
+        metavar="HOST",
+    ),
+    LauncherOption(
+        "--scrape-interval",
+        "seconds between Prometheus scrapes (native stack)",
+        parse.positive_seconds,
+        defaults.SCRAPE_INTERVAL_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-ttft-p95",
+        "time-to-first-token p95 SLO in seconds, for the alert and the dashboard",
+        parse.positive_seconds,
+        defaults.SLO_TTFT_P95_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-itl-p99",
+        "inter-token latency p99 SLO in seconds, for the alert and the dashboard",
+        parse.positive_seconds,
+        defaults.SLO_ITL_P99_S,
+        "SECONDS",
+    ),
+    LauncherOption(
         "--allow-usage-stats",
         "let vLLM send its usage statistics (off by default: no phone-home)",
         default=False,

@@ -38,6 +38,10 @@ class OrphanGuard:
         )
         self._pipe = self._process.stdin
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def _send(self, line: str) -> None:
         if self._pipe is None:
             return

@@ -11,13 +11,22 @@ from launcher import defaults
 from launcher.child_spec import ChildSpec, Timing
 from launcher.command_line import CommandLine
 from launcher.errors import PreflightError
-from launcher.exporter_command import exporter_child, exporter_url
+from launcher.exporter_command import exporter_address, exporter_child, exporter_url
 from launcher.orphan_guard import OrphanGuard
 from launcher.preflight import check_model, check_port_free, check_state_dir, check_target
 from launcher.probe_runner import ProbeRunner
+from launcher.prometheus_native import targets_dir
+from launcher.prometheus_targets import (
+    advertised,
+    fleet_target_groups,
+    is_loopback,
+    write_fleet_targets,
+    write_local_targets,
+)
 from launcher.restart_policy import RestartPolicy
 from launcher.sd_notify import SystemdNotifier
 from launcher.settings import Settings, load_settings
+from launcher.stack import plan_stack
 from launcher.state_layout import StateLayout, shared_cache_dir
 from launcher.supervised_child import SupervisedChild
 from launcher.supervisor import Supervisor
@@ -93,6 +102,15 @@ def serve(command_line: CommandLine) -> int:
     invocation = prepare(settings)
     check_helper_ports(settings)
     layout = StateLayout(settings.state_dir)
+    stack = plan_stack(settings, layout)
+    target = invocation.target
+    write_local_targets(
+        targets_dir(layout),
+        vllm=f"{target.probe_host}:{target.port}",
+        exporter=None if settings.no_exporter else exporter_address(settings),
+        prometheus=f"127.0.0.1:{settings.prometheus_port}" if stack.mode != "none" else None,
+    )
+    _write_fleet_targets(settings, layout, target.host, target.port)
     timing = Timing(
         startup_timeout_s=settings.startup_timeout,
         health_interval_s=settings.health_interval,
@@ -105,6 +123,8 @@ def serve(command_line: CommandLine) -> int:
         guard.start()
     except OSError as error:
         raise PreflightError(f"cannot start the orphan guard: {error}") from None
+    if guard.pid:
+        supervisor.other_own_pids.add(guard.pid)
     try:
         probes = ProbeRunner()
 
@@ -112,12 +132,24 @@ def serve(command_line: CommandLine) -> int:
             supervisor.add(SupervisedChild(spec, _policy(settings), guard, probes, settings.grace_period, echo_prefix))
 
         supervise(VllmChild(invocation, timing, layout.log_file("vllm"), guard))
-        target = invocation.target
-        urls = {"vllm_url": target.base_url}
+        urls = {"vllm": target.base_url}
         if not settings.no_exporter:
             supervise(exporter_child(settings, layout), "[exporter] ")
-            urls["exporter_url"] = exporter_url(settings) + "/metrics"
-        supervisor.info.update(model_name=target.model_name or "", **urls)
+            urls["exporter"] = exporter_url(settings) + "/metrics"
+        for spec in stack.children:
+            supervise(spec, f"[{spec.name}] ")
+        supervisor.on_shutdown.extend(stack.on_shutdown)
+        for name, lines in stack.announcements.items():
+            supervisor.on_child_ready.setdefault(name, []).append(lambda lines=lines: _log_lines(lines))
+        supervisor.info.update(
+            model_name=target.model_name or "",
+            model=target.model or "",
+            vllm_bin=invocation.argv[0],
+            stack=stack.mode,
+            slo_ttft_p95=f"{settings.slo_ttft_p95:g}",
+            slo_itl_p99=f"{settings.slo_itl_p99:g}",
+            **{f"{name}_url": url for name, url in {**urls, **stack.urls}.items()},
+        )
         supervisor.on_ready.append(lambda: _announce(target.model_name, urls))
         return supervisor.run()
     finally:
@@ -127,4 +159,26 @@ def serve(command_line: CommandLine) -> int:
 def _announce(model_name: str | None, urls: dict[str, str]) -> None:
     log.info("ready: vLLM serves %s", model_name)
     for name, url in urls.items():
-        log.info("  %-13s %s", name.removesuffix("_url"), url)
+        log.info("  %-13s %s", name, url)
+
+
+def _write_fleet_targets(settings: Settings, layout: StateLayout, vllm_host: str, vllm_port: int) -> None:
+    vllm = advertised(vllm_host, vllm_port, settings.advertise_address)
+    exporter = (
+        None
+        if settings.no_exporter
+        else advertised(settings.exporter_host, settings.exporter_port, settings.advertise_address)
+    )
+    write_fleet_targets(layout.fleet_targets, fleet_target_groups(vllm, exporter))
+    if is_loopback(vllm):
+        log.info(
+            "fleet target list %s advertises %s: a central Prometheus needs --host (and --exporter-host) "
+            "bound beyond loopback, and perhaps --advertise-address",
+            layout.fleet_targets,
+            vllm,
+        )
+
+
+def _log_lines(lines: list[str]) -> None:
+    for line in lines:
+        log.info("%s", line)

@@ -27,6 +27,14 @@ class Settings:
     exporter_host: str
     collect_interval: float
     no_exporter: bool
+    stack: str
+    keep_stack: bool
+    prometheus_port: int
+    grafana_port: int
+    scrape_interval: float
+    advertise_address: str | None
+    slo_ttft_p95: float
+    slo_itl_p99: float
     vllm_args: tuple[str, ...] = ()
     vllm_config: dict[str, Any] | None = None  # vLLM keys from --config, handed on as a file
     config_path: Path | None = None

@@ -38,12 +38,16 @@ def _mapped(pid: int) -> set[str]:
     return found
 
 
-def tree_pids(root_pid: int) -> list[int]:
-    try:
-        root = psutil.Process(root_pid)
-        return [root_pid, *(child.pid for child in root.children(recursive=True))]
-    except psutil.Error:
-        return []
+def group_pids(pgid: int) -> list[int]:
+    """Every live process of a process group, the leader's orphans included."""
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid:
+                members.append(pid)
+        except OSError:
+            continue
+    return members
 
 
 def shared_memory_of(pids: Iterable[int]) -> set[Path]:
@@ -64,3 +68,39 @@ def unlink_all(paths: Iterable[Path]) -> list[Path]:
         except OSError:
             continue
     return removed
+
+
+# What Python's multiprocessing names its segments and semaphores; vLLM makes both.
+_MULTIPROCESSING_NAMES = ("psm_", "sem.mp-")
+
+
+def _in_use() -> set[str]:
+    """Every /dev/shm path some live process maps or holds open (our own user's, at least)."""
+    found: set[str] = set()
+    for pid in psutil.pids():
+        found |= _mapped(pid)
+    return found
+
+
+def orphaned_since(started_at: float) -> list[Path]:
+    """Multiprocessing segments and semaphores of ours, made since `started_at`, that nothing uses any more.
+
+    A run killed before a probe saw its segments leaves these; nobody can ever use them again, because
+    their creators are gone and no live process holds them.
+    """
+    try:
+        entries = [entry for entry in os.scandir(SHM_DIR) if entry.name.startswith(_MULTIPROCESSING_NAMES)]
+    except OSError:
+        return []
+    candidates = []
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if info.st_uid == os.getuid() and info.st_ctime >= started_at - 1.0:
+            candidates.append(Path(entry.path))
+    if not candidates:
+        return []
+    in_use = _in_use()
+    return [path for path in candidates if str(path) not in in_use]

@@ -56,6 +56,11 @@ class StateLayout:
         return self.root / "generated"
 
     @property
+    def fleet_targets(self) -> Path:
+        """This host's targets for a central Prometheus (file_sd; the exporter also serves it at /sd)."""
+        return self.generated / "fleet" / "targets.json"
+
+    @property
     def supervisor_state(self) -> Path:
         return self.root / "supervisor.json"
 

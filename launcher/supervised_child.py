@@ -115,7 +115,9 @@ class SupervisedChild:
 
     def stop(self, grace_s: float | None = None) -> None:
         if self.process is not None:
-            self.last_exit_code = self.process.stop(self._grace if grace_s is None else grace_s)
+            self.last_exit_code = self.process.stop(
+                self._grace if grace_s is None else grace_s, before_kill=self.spec.before_kill
+            )
             self.process = None
             self.spec.forget_run()
         if self.state != State.FAILED:
@@ -222,7 +224,7 @@ class SupervisedChild:
         assert self.process is not None
         tail = self.process.last_meaningful_line()
         log.warning("%s %s; stopping it", self.spec.display_name, reason)
-        self.last_exit_code = self.process.stop(self._grace)
+        self.last_exit_code = self.process.stop(self._grace, before_kill=self.spec.before_kill)
         self.process = None
         self.spec.forget_run()
         self._handle_exit(
@@ -233,7 +235,7 @@ class SupervisedChild:
         assert self.process is not None
         tail = self.process.last_meaningful_line()
         # Whatever is left of its group (an EngineCore, say) goes too.
-        self.process.stop(min(self._grace, 5.0))
+        self.process.stop(min(self._grace, 5.0), before_kill=self.spec.before_kill)
         self.process = None
         self.spec.forget_run()
         self.last_exit_code = code

@@ -15,6 +15,7 @@ from launcher.errors import EXIT_OK
 from launcher.sd_notify import SystemdNotifier
 from launcher.supervised_child import State, SupervisedChild
 from launcher.supervisor_state import ChildStatus, SupervisorStatus, write_status
+from launcher.zombie_reaper import reap_orphans
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,12 @@ class Supervisor:
         self._announced_ready = False
         self._next_watchdog_at = 0.0
         self._next_publish_at = 0.0
-        self.on_ready: list[Callable[[], None]] = []  # callables run once, the first time the critical child is healthy
+        self.on_ready: list[Callable[[], None]] = []  # run once, the first time the critical children are healthy
+        self.on_child_ready: dict[str, list[Callable[[], None]]] = {}  # run once per child name
+        self.on_shutdown: list[Callable[[], None]] = []  # run after every child has stopped
+        self._children_announced: set[str] = set()
+        self.is_init = os.getpid() == 1  # a container's ENTRYPOINT without an init: orphans are ours to reap
+        self.other_own_pids: set[int] = set()  # helpers started outside the children, such as the orphan guard
 
     def add(self, child: SupervisedChild) -> SupervisedChild:
         self.children.append(child)
@@ -86,6 +92,8 @@ class Supervisor:
             now = time.monotonic()
             for child in self.children:
                 child.tick(now)
+            if self.is_init:
+                reap_orphans(self._own_pids())
             failed = [child for child in self.critical if child.state == State.FAILED]
             self._after_tick(now)
             if failed:
@@ -95,6 +103,10 @@ class Supervisor:
             self._stop.wait(_TICK_S)
         self.shutdown()
         return exit_code
+
+    def _own_pids(self) -> set[int]:
+        pids = {child.process.pid for child in self.children if child.process and child.process.pid}
+        return pids | self.other_own_pids
 
     def _after_tick(self, now: float) -> None:
         changed = any(child.changed for child in self.children)
@@ -106,6 +118,12 @@ class Supervisor:
                 callback()
         elif changed:
             self._notifier.status(self.status_line())
+        for child in self.children:
+            name = child.spec.name
+            if child.ever_ready and name not in self._children_announced:
+                self._children_announced.add(name)
+                for callback in self.on_child_ready.get(name, []):
+                    callback()
         if critical_healthy and self._notifier.watchdog_interval_s and now >= self._next_watchdog_at:
             # Only while healthy: an unhealthy server stops the pings, so systemd's watchdog acts.
             self._notifier.watchdog()
@@ -156,3 +174,5 @@ class Supervisor:
         for child in sorted(self.children, key=lambda c: c.spec.critical):
             child.stop(max(0.0, deadline - time.monotonic()))
         self.publish()
+        for hook in self.on_shutdown:
+            hook()

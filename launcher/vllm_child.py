@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -14,7 +15,7 @@ from launcher.child_spec import Probe, Timing
 from launcher.http_probe import http_status
 from launcher.orphan_guard import OrphanGuard
 from launcher.restart_policy import Exit
-from launcher.shared_memory import shared_memory_of, tree_pids, unlink_all
+from launcher.shared_memory import group_pids, orphaned_since, shared_memory_of, unlink_all
 from launcher.vllm_command import VllmInvocation
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class VllmChild:
         self._lock = threading.Lock()
         self._engines: dict[int, set[int]] = {}  # API server pid -> engine pids seen while healthy
         self._shared_memory: set[Path] = set()
+        self._run_started_at = time.time()
 
     def argv(self) -> tuple[str, ...]:
         return self.invocation.argv
@@ -60,6 +62,7 @@ class VllmChild:
         return dict(self.invocation.env)
 
     def prepare(self) -> None:
+        self._run_started_at = time.time()
         # A stale multiproc dir or leftover sockets from a killed run break the next one.
         for directory in (self.invocation.scratch, self.invocation.ipc_dir, self.invocation.multiproc_dir):
             if directory is not None:
@@ -67,20 +70,23 @@ class VllmChild:
                 directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.invocation.scratch / "tmp").mkdir(parents=True, exist_ok=True)
 
-    def _note_shared_memory(self, pid: int) -> None:
-        found = shared_memory_of(tree_pids(pid))
+    def _note_shared_memory(self, pgid: int) -> None:
+        found = shared_memory_of(group_pids(pgid))
         with self._lock:
             new = found - self._shared_memory
             self._shared_memory |= new
         for path in new:
             self._guard.watch_file(str(path))
 
+    def before_kill(self, pgid: int) -> None:
+        self._note_shared_memory(pgid)  # segments made since the last probe, during the shutdown say
+
     def forget_run(self) -> None:
         """Runs once the process group is gone: nothing maps its shared memory any more."""
         with self._lock:
             self._engines.clear()
             leftovers, self._shared_memory = self._shared_memory, set()
-        removed = unlink_all(leftovers)
+        removed = unlink_all(leftovers | set(orphaned_since(self._run_started_at)))
         if removed:
             log.info("removed %d shared memory file(s) the stopped vLLM left in /dev/shm", len(removed))
         for path in leftovers:

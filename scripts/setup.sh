@@ -48,6 +48,7 @@ if command -v dpkg >/dev/null 2>&1; then
     PY="$(pick_python)" || { say "need Python 3.11 to 3.14"; exit 1; }
   fi
   apt_install ca-certificates systemd   # systemd only for systemd-analyze, used by the unit's tests
+  command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client   # kubectl kustomize, for the manifests' tests
 else
   PY="$(pick_python)" || { say "need Python 3.11 to 3.14"; exit 1; }
 fi

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.launcher_process import LauncherProcess
+from tests.notify_listener import NotifyListener
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,10 +39,23 @@ def cache_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_server(tmp_path_factory, cache_home):
-    """One supervised vLLM for every test that only reads from it, started with the seed's flags."""
+def shared_notify():
+    listener = NotifyListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory, cache_home, shared_notify):
+    """One supervised vLLM for every test that only reads from it, started with the seed's flags, with a
+    native Prometheus beside it and a NOTIFY_SOCKET the tests own (systemd's part)."""
     workdir = tmp_path_factory.mktemp("shared-server")
-    launcher = LauncherProcess(["--max-model-len", "2048", "--disable-log-requests"], workdir, cache_home)
+    launcher = LauncherProcess(
+        ["--max-model-len", "2048", "--disable-log-requests", "--stack", "native"],
+        workdir,
+        cache_home,
+        extra_env={"NOTIFY_SOCKET": shared_notify.path, "WATCHDOG_USEC": "2000000"},
+    )
     launcher.start()
     launcher.wait_healthy()
     yield launcher

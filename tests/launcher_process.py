@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 
 LAUNCHER_BIN = Path(sys.executable).parent / "serve-with-monitoring"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -65,6 +66,11 @@ class LauncherProcess:
         self.exporter_port = free_port()
         if "--exporter-port" not in args and "--no-exporter" not in args:
             port_args += ["--exporter-port", str(self.exporter_port)]
+        self.prometheus_port = free_port()
+        self.grafana_port = free_port()
+        if "--stack" not in args:
+            port_args += ["--stack", "none"]  # tests that want Prometheus ask for it
+        port_args += ["--prometheus-port", str(self.prometheus_port), "--grafana-port", str(self.grafana_port)]
         self.args = [*args, *port_args, "--state-dir", str(self.state_dir)]
         self.env = {
             **os.environ,
@@ -78,6 +84,10 @@ class LauncherProcess:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     @property
     def exporter_url(self) -> str:

@@ -76,7 +76,8 @@ def run_exporter(argv: list[str]) -> int:
     )
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        serve(registry, options.host, options.port)
+        fleet = StateLayout(options.state_dir).fleet_targets if options.state_dir else None
+        serve(registry, options.host, options.port, fleet)
     finally:
         registry.stop()
     return 0

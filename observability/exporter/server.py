@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -22,7 +23,19 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def make_app(registry: SnapshotRegistry) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def _service_discovery(targets_file: Path | None) -> bytes:
+    """The host's fleet target list in Prometheus' HTTP SD format (the same JSON as file_sd)."""
+    if targets_file is None:
+        return b"[]"
+    try:
+        return targets_file.read_bytes()
+    except OSError:
+        return b"[]"
+
+
+def make_app(
+    registry: SnapshotRegistry, targets_file: Path | None = None
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     exposition = Exposition(registry)
 
     async def metrics(scope: Scope, send: Send) -> None:
@@ -44,17 +57,23 @@ def make_app(registry: SnapshotRegistry) -> Callable[[Scope, Receive, Send], Awa
             await metrics(scope, send)
         elif path == "/healthz":
             await _plain(send, 200, b"ok\n")
+        elif path == "/sd":
+            body = _service_discovery(targets_file)
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": body})
         elif path == "/":
-            await _plain(send, 200, b"serve-with-monitoring exporter: /metrics, /healthz\n")
+            await _plain(send, 200, b"serve-with-monitoring exporter: /metrics, /healthz, /sd\n")
         else:
             await _plain(send, 404, b"not found\n")
 
     return app
 
 
-def serve(registry: SnapshotRegistry, host: str, port: int) -> None:
+def serve(registry: SnapshotRegistry, host: str, port: int, targets_file: Path | None = None) -> None:
     config = uvicorn.Config(
-        make_app(registry),
+        make_app(registry, targets_file),
         host=host,
         port=port,
         log_level="warning",

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from tests.launcher_process import LauncherProcess, alive
+from tests.notify_listener import NotifyListener
 
 pytestmark = [pytest.mark.vllm, pytest.mark.own_server]
 
@@ -41,7 +42,13 @@ def test_sigterm_with_20_streams_in_flight_ends_within_grace_and_leaves_nothing(
     grace = 5.0
     tmp_before = _snapshot_tmp()
     shm_before = set(os.listdir("/dev/shm"))
-    launcher = LauncherProcess(["--max-model-len", "2048", "--grace-period", str(grace)], tmp_path, cache_home)
+    notify = NotifyListener()
+    launcher = LauncherProcess(
+        ["--max-model-len", "2048", "--grace-period", str(grace), "--stack", "native"],
+        tmp_path,
+        cache_home,
+        extra_env={"NOTIFY_SOCKET": notify.path},
+    )
     launcher.start()
     launcher.wait_healthy()
     tree = [launcher.process, *launcher.tree()]
@@ -66,6 +73,8 @@ def test_sigterm_with_20_streams_in_flight_ends_within_grace_and_leaves_nothing(
 
     assert code == 0
     assert elapsed <= grace + 2, f"took {elapsed:.1f} s"
+    notify.wait_for("STOPPING=1", timeout=1)
+    notify.close()
     leftovers = [pid for pid in tree_pids if alive(pid)]
     assert leftovers == [], f"left behind: {leftovers}"
     assert not any(
@@ -82,7 +91,7 @@ def test_sigterm_with_20_streams_in_flight_ends_within_grace_and_leaves_nothing(
 
 
 def test_a_sigkilled_launcher_leaves_no_orphan(tmp_path, cache_home):
-    launcher = LauncherProcess([], tmp_path, cache_home)
+    launcher = LauncherProcess(["--stack", "native"], tmp_path, cache_home)
     launcher.start()
     launcher.wait_healthy()
     tree_pids = [process.pid for process in launcher.tree()]

@@ -55,6 +55,9 @@ class FakeSpec:
     def forget_run(self):
         pass
 
+    def before_kill(self, pgid):
+        pass
+
     def probe(self, pid):
         return Probe((self.directory / str(pid)).exists(), "no health file")
 

@@ -1,0 +1,61 @@
+"""Grafana as a supervised child, when a `grafana` binary is installed: provisioned from observability/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from launcher.child_spec import Timing
+from launcher.http_child import HttpChild
+from launcher.prometheus_native import prometheus_url
+from launcher.settings import Settings
+from launcher.stack_files import GRAFANA_DASHBOARDS, GRAFANA_PROVISIONING, HOME_DASHBOARD, grafana_env_defaults
+from launcher.state_layout import StateLayout
+
+
+def find_grafana() -> Path | None:
+    found = shutil.which("grafana")
+    return Path(found) if found else None
+
+
+def _homepath(binary: Path) -> Path:
+    """Grafana needs its static files: they sit in share/grafana beside the binary's prefix."""
+    for candidate in (binary.resolve().parent.parent / "share" / "grafana", Path("/usr/share/grafana")):
+        if (candidate / "public").exists() or (candidate / "conf").exists():
+            return candidate
+    return binary.resolve().parent.parent
+
+
+def grafana_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.grafana_port}"
+
+
+def grafana_environment(settings: Settings, layout: StateLayout, password_file: Path) -> dict[str, str]:
+    data = layout.root / "grafana"
+    return {
+        **os.environ,
+        **grafana_env_defaults(),
+        "GF_SERVER_HTTP_ADDR": "127.0.0.1",
+        "GF_SERVER_HTTP_PORT": str(settings.grafana_port),
+        "GF_PATHS_DATA": str(data / "data"),
+        "GF_PATHS_LOGS": str(data / "logs"),
+        "GF_PATHS_PLUGINS": str(data / "plugins"),
+        "GF_PATHS_PROVISIONING": str(GRAFANA_PROVISIONING),
+        "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
+        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(HOME_DASHBOARD),
+        "SWM_PROMETHEUS_URL": prometheus_url(settings),
+        "SWM_DASHBOARDS_DIR": str(GRAFANA_DASHBOARDS),
+    }
+
+
+def grafana_child(settings: Settings, layout: StateLayout, binary: Path, password_file: Path) -> HttpChild:
+    return HttpChild(
+        name="grafana",
+        display_name="Grafana",
+        command=(str(binary), "server", f"--homepath={_homepath(binary)}"),
+        health_urls=(grafana_url(settings) + "/api/health",),
+        log_path=layout.log_file("grafana"),
+        environment=grafana_environment(settings, layout, password_file),
+        timing=Timing(startup_timeout_s=180.0, health_interval_s=10.0, health_failures=3),
+    )

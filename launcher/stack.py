@@ -1,0 +1,115 @@
+"""Chooses how Prometheus and Grafana run (--stack) and what the launcher supervises for them."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from launcher.child_spec import ChildSpec
+from launcher.errors import PreflightError
+from launcher.grafana_credentials import GrafanaCredentials, describe, ensure_admin_password
+from launcher.grafana_native import find_grafana, grafana_child, grafana_url
+from launcher.preflight import check_port_free
+from launcher.prometheus_native import prometheus_child, prometheus_url, write_native_config
+from launcher.settings import Settings
+from launcher.stack_docker import compose_down, docker_engine_answers, docker_stack_child
+from launcher.stack_files import compose_file
+from launcher.state_layout import StateLayout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StackPlan:
+    mode: str  # docker | native | none
+    children: list[ChildSpec] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
+    credentials: GrafanaCredentials | None = None
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+    announcements: dict[str, list[str]] = field(default_factory=dict)  # child name -> lines, once it is healthy
+
+
+def find_prometheus() -> Path | None:
+    beside = Path(sys.executable).parent / "prometheus"
+    if beside.exists():
+        return beside
+    found = shutil.which("prometheus")
+    return Path(found) if found else None
+
+
+def resolve_mode(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    if compose_file() is not None and docker_engine_answers():
+        return "docker"
+    if find_prometheus() is not None:
+        return "native"
+    log.warning(
+        "no Docker engine and no prometheus binary: running without Prometheus and Grafana "
+        "(install Docker, or Prometheus with `apt-get install prometheus`, or pass --stack none)"
+    )
+    return "none"
+
+
+def _check_ports(settings: Settings, grafana: bool) -> None:
+    check_port_free("127.0.0.1", settings.prometheus_port, "Prometheus (--prometheus-port)")
+    if grafana:
+        check_port_free("127.0.0.1", settings.grafana_port, "Grafana (--grafana-port)")
+
+
+def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
+    mode = resolve_mode(settings.stack)
+    if mode == "none":
+        return StackPlan("none")
+    if mode == "docker":
+        compose = compose_file()
+        if compose is None:
+            raise PreflightError(
+                "--stack docker needs deploy/docker-compose.yaml (a source checkout or the image), "
+                "or SWM_COMPOSE_FILE pointing at it"
+            )
+        if not docker_engine_answers():
+            raise PreflightError("--stack docker: no Docker engine answers `docker info`")
+        _check_ports(settings, grafana=True)
+        plan = StackPlan("docker", credentials=ensure_admin_password(layout.root))
+        password = plan.credentials.password
+        plan.children.append(docker_stack_child(settings, layout, compose, password))
+        plan.urls = {"prometheus": prometheus_url(settings), "grafana": grafana_url(settings)}
+        plan.announcements["stack"] = [
+            f"Prometheus ready at {plan.urls['prometheus']} (docker)",
+            f"Grafana ready at {plan.urls['grafana']} (docker); login: {describe(plan.credentials)}",
+        ]
+        if not settings.keep_stack:
+            plan.on_shutdown.append(lambda: compose_down(settings, layout, compose, password))
+        return plan
+
+    prometheus = find_prometheus()
+    if prometheus is None:
+        raise PreflightError(
+            "--stack native: no prometheus binary beside this Python or on PATH "
+            "(apt-get install prometheus, or scripts/setup.sh)"
+        )
+    grafana = find_grafana()
+    _check_ports(settings, grafana=grafana is not None)
+    write_native_config(settings, layout)
+    plan = StackPlan("native")
+    plan.children.append(prometheus_child(settings, layout, prometheus))
+    plan.urls["prometheus"] = prometheus_url(settings)
+    plan.announcements["prometheus"] = [f"Prometheus ready at {plan.urls['prometheus']}"]
+    if grafana is None:
+        log.info(
+            "no grafana binary on PATH: running Prometheus only (the dashboards are in "
+            "observability/grafana/dashboards; `--stack docker` runs Grafana in a container)"
+        )
+    else:
+        plan.credentials = ensure_admin_password(layout.root)
+        plan.children.append(grafana_child(settings, layout, grafana, plan.credentials.path))
+        plan.urls["grafana"] = grafana_url(settings)
+        plan.announcements["grafana"] = [
+            f"Grafana ready at {plan.urls['grafana']}; login: {describe(plan.credentials)}"
+        ]
+    return plan

@@ -1,0 +1,51 @@
+"""Dashboard c: health of the stack itself: targets, restarts, the exporter, alerts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observability.dashboards import queries as q
+from observability.dashboards.grafana_model import Panel, Row, dashboard
+
+ROWS = (
+    Row(
+        "Alerts and targets",
+        (
+            Panel("Alerts", q.ALERTS_FIRING, "stat", width=6, height=6, thresholds=((1, "red"),)),
+            Panel("Alerts firing or pending", q.ALERTS_TABLE, "table", width=18, height=6),
+            Panel("Targets up", q.TARGETS_UP, min=0, max=1),
+            Panel("Scrape duration", q.SCRAPE_DURATION, unit="s"),
+        ),
+    ),
+    Row(
+        "Supervised children",
+        (
+            Panel("State", q.CHILD_STATE, "table", width=8),
+            Panel("Restarts (last hour)", q.CHILD_RESTARTS, width=16),
+            Panel("Resident memory per process tree", q.CHILD_RSS, unit="bytes"),
+            Panel("CPU per process tree", q.CHILD_CPU, unit="percentunit"),
+        ),
+    ),
+    Row(
+        "Exporter",
+        (
+            Panel("Collectors up", q.EXPORTER_COLLECTOR_UP, min=0, max=1, width=8),
+            Panel("Seconds since last collection", q.EXPORTER_COLLECTION_AGE, unit="s", width=8),
+            Panel("Collection duration", q.EXPORTER_DURATION, unit="s", width=8),
+            Panel("Collection errors (last hour)", q.EXPORTER_ERRORS, width=8),
+            Panel("NVML up", q.NVML_UP, min=0, max=1, width=8),
+            Panel("Host CPU and memory in use", (*q.HOST_CPU, *q.HOST_MEMORY), unit="percentunit", width=8),
+        ),
+    ),
+)
+
+
+def build() -> dict[str, Any]:
+    return dashboard(
+        "swm-health",
+        "serve-with-monitoring health",
+        "Is the monitoring itself working: targets, restarts, exporter, alerts.",
+        (),
+        ROWS,
+        tags=("health",),
+    )

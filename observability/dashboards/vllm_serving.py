@@ -1,0 +1,121 @@
+"""Dashboard a: vLLM serving. The seed's panels, fixed for today's vLLM, plus what it lacked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observability.dashboards import queries as q
+from observability.dashboards.grafana_model import Panel, Row, Variable, dashboard
+
+VARIABLES = (
+    Variable("model_name", "Model", "label_values(vllm:num_requests_running, model_name)"),
+    Variable("instance", "Instance", 'label_values(vllm:num_requests_running{model_name=~"$model_name"}, instance)'),
+    Variable(
+        "engine",
+        "Engine",
+        'label_values(vllm:num_requests_running{model_name=~"$model_name", instance=~"$instance"}, engine)',
+    ),
+)
+
+ROWS = (
+    Row(
+        "Service level",
+        (
+            Panel(
+                "TTFT p95 vs SLO",
+                q.SLO_TTFT_P95,
+                "stat",
+                "s",
+                width=6,
+                height=5,
+                thresholds=((3, "red"),),
+                description="Time to first token, p95 over 5 minutes (the recording rule the alert uses).",
+            ),
+            Panel(
+                "Inter-token latency p99 vs SLO",
+                q.SLO_ITL_P99,
+                "stat",
+                "s",
+                width=6,
+                height=5,
+                thresholds=((0.25, "red"),),
+            ),
+            Panel(
+                "Errors and aborts",
+                q.SLO_ERROR_RATIO,
+                "stat",
+                "percentunit",
+                width=6,
+                height=5,
+                thresholds=((0.05, "red"),),
+                description="Share of finished requests ending in error or abort.",
+            ),
+            Panel(
+                "KV cache, fullest engine",
+                q.SLO_KV_CACHE,
+                "stat",
+                "percentunit",
+                width=6,
+                height=5,
+                min=0,
+                max=1,
+                thresholds=((0.8, "orange"), (0.9, "red")),
+            ),
+        ),
+    ),
+    Row(
+        "Latency",
+        (
+            Panel("E2E request latency", q.E2E_LATENCY, unit="s"),
+            Panel("Time to first token", q.TTFT, unit="s"),
+            Panel(
+                "Inter-token latency",
+                q.INTER_TOKEN_LATENCY,
+                unit="s",
+                description="Per token (vllm:inter_token_latency_seconds), formerly time per output token.",
+            ),
+            Panel(
+                "Time per output token, per request",
+                q.TIME_PER_OUTPUT_TOKEN_PER_REQUEST,
+                unit="s",
+                description="Decode time divided by output tokens, one sample per request.",
+            ),
+            Panel("Queue time", q.QUEUE_TIME, unit="s"),
+            Panel("Prefill time", q.PREFILL_TIME, unit="s", width=6),
+            Panel("Decode time", q.DECODE_TIME, unit="s", width=6),
+        ),
+    ),
+    Row(
+        "Load and scheduler",
+        (
+            Panel("Token throughput", q.TOKEN_THROUGHPUT, unit="tokens/s"),
+            Panel("Scheduler state", q.SCHEDULER_STATE, description="Requests running and waiting (swapped is gone)."),
+            Panel("Waiting by reason", q.WAITING_BY_REASON),
+            Panel("KV cache utilization", q.KV_CACHE_USAGE, unit="percentunit", min=0, max=1),
+            Panel("Prefix cache hit rate", q.PREFIX_CACHE_HIT_RATE, unit="percentunit", min=0, max=1),
+            Panel("Preemptions", q.PREEMPTIONS, unit="reqps"),
+            Panel("Finish reasons", q.FINISH_REASONS, unit="reqps"),
+        ),
+    ),
+    Row(
+        "Requests",
+        (
+            Panel("Prompt length", q.PROMPT_LENGTH_HEATMAP, "heatmap", "short"),
+            Panel("Generation length", q.GENERATION_LENGTH_HEATMAP, "heatmap", "short"),
+            Panel("Max generation tokens per request", q.MAX_GENERATION_TOKENS),
+            Panel("Request parameters: max_tokens", q.PARAMS_MAX_TOKENS, width=6),
+            Panel("Request parameters: n", q.PARAMS_N, width=6),
+        ),
+    ),
+)
+
+
+def build() -> dict[str, Any]:
+    return dashboard(
+        "swm-vllm-serving",
+        "vLLM serving",
+        "Latency, load and requests of the vLLM servers serve-with-monitoring supervises.",
+        VARIABLES,
+        ROWS,
+        tags=("vllm",),
+    )

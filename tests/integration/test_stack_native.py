@@ -1,0 +1,238 @@
+"""Native stack: Debian's real Prometheus, run by the launcher, scraping the real vLLM and the real exporter.
+
+One extra scrape target is a stand-in: the exporter over the NVML HARDWARE STAND-IN
+(tests/standins), because there is no GPU here and the GPU dashboard needs GPU series to query.
+Grafana cannot run here (no package, no Docker engine); its dashboards are checked by running every
+panel query against this Prometheus.
+"""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from launcher.prometheus_targets import write_target_file
+from observability.dashboards.__main__ import generate
+from tests.launcher_process import REPO_ROOT, free_port, http_get
+from tests.prometheus_api import PrometheusApi
+
+pytestmark = pytest.mark.vllm
+
+LAUNCHER = Path(sys.executable).parent / "serve-with-monitoring"
+PROMTOOL = Path(sys.executable).parent / "promtool"
+RULES = REPO_ROOT / "observability" / "prometheus" / "rules"
+
+
+@pytest.fixture(scope="module")
+def prometheus(shared_server) -> PrometheusApi:
+    api = PrometheusApi(shared_server.prometheus_url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if http_get(shared_server.prometheus_url + "/-/ready")[0] == 200:
+                return api
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("Prometheus never became ready")
+
+
+@pytest.fixture(scope="module")
+def standin_gpu_target(shared_server, prometheus):
+    """HARDWARE STAND-IN: the exporter over fake NVML, added as one more exporter target."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.standins.standin_gpu_exporter",
+            str(port),
+            "--interval",
+            "2",
+            "--xid-after",
+            "12",
+        ],
+        cwd=REPO_ROOT,
+    )
+    target_file = shared_server.state_dir / "generated" / "prometheus" / "targets" / "exporter-standin-gpu.json"
+    write_target_file(target_file, [f"127.0.0.1:{port}"])
+    yield f"127.0.0.1:{port}"
+    target_file.unlink(missing_ok=True)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def loaded(shared_server, prometheus, standin_gpu_target):
+    """A short load through `serve-with-monitoring bench`, then data in Prometheus for every panel."""
+    started = time.time()
+    result = subprocess.run(
+        [
+            str(LAUNCHER),
+            "bench",
+            "--state-dir",
+            str(shared_server.state_dir),
+            "--num-prompts",
+            "40",
+            "--request-rate",
+            "20",
+            "--input-len",
+            "32",
+            "--output-len",
+            "16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Successful requests:" in result.stdout
+    prometheus.wait_for("rate(vllm:generation_tokens_total[1m]) > 0")
+    prometheus.wait_for("swm:vllm_ttft_seconds:p95_5m")
+    prometheus.wait_for("DCGM_FI_PROF_SM_ACTIVE")
+    prometheus.wait_for("increase(swm_gpu_xid_events_total[10m]) > 0")
+    prometheus.wait_for('ALERTS{alertname="GpuXidError"}')
+    return started
+
+
+def test_every_target_is_up(shared_server, prometheus):
+    deadline = time.monotonic() + 60
+    while True:
+        health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in prometheus.targets()}
+        jobs = {job for job, _ in health}
+        if jobs >= {"vllm", "swm-exporter", "prometheus"} and all(h == "up" for h in health.values()):
+            break
+        assert time.monotonic() < deadline, health
+        time.sleep(1)
+    assert ("vllm", f"127.0.0.1:{shared_server.port}") in health
+    assert ("swm-exporter", f"127.0.0.1:{shared_server.exporter_port}") in health
+
+
+def test_prometheus_listens_on_loopback_only(shared_server, prometheus):
+    pid = shared_server.child_state("prometheus")["pid"]
+    listening = {
+        (c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN
+    }
+    assert listening == {("127.0.0.1", shared_server.prometheus_port)}
+
+
+def test_promtool_checks_the_shipped_and_the_generated_config(shared_server):
+    for config in (
+        REPO_ROOT / "observability" / "prometheus" / "prometheus.yml",
+        shared_server.state_dir / "generated" / "prometheus" / "prometheus.yml",
+    ):
+        result = subprocess.run(
+            [str(PROMTOOL), "check", "config", str(config)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_are_loaded_without_errors(prometheus):
+    groups = prometheus.rules()
+    loaded_names = {rule["name"] for group in groups for rule in group["rules"]}
+    shipped = {
+        rule.get("alert") or rule.get("record")
+        for path in RULES.glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    }
+    assert shipped <= loaded_names
+    failing = [
+        (rule["name"], rule.get("lastError"))
+        for group in groups
+        for rule in group["rules"]
+        if rule.get("health") == "err"
+    ]
+    assert failing == []
+
+
+def test_every_recording_rule_evaluates_to_data_after_load(loaded, prometheus):
+    records = [
+        rule["record"]
+        for group in yaml.safe_load((RULES / "recording.yml").read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    empty = [name for name in records if not prometheus.query(name)]
+    assert empty == []
+
+
+def test_every_alert_expression_parses_and_runs(loaded, prometheus):
+    for group in yaml.safe_load((RULES / "alerts.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            prometheus.query(rule["expr"])  # raises on a parse or evaluation error
+
+
+# -- dashboards -----------------------------------------------------------------------------------
+
+
+def _variable_values(prometheus: PrometheusApi, definition: str, substitute) -> list[str]:
+    match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", definition.strip())
+    assert match, definition
+    selector, label = substitute(match.group(1)), match.group(2)
+    return prometheus.label_values(label, selector)
+
+
+def _regex_in_promql_string(value: str) -> str:
+    """As Grafana formats a multi-value variable: regex-escaped, inside a PromQL double-quoted string."""
+    return re.sub(r"([\\$^*{}\[\]'+?.()|])", r"\\\\\1", value)
+
+
+def _resolver(prometheus: PrometheusApi, board: dict):
+    """Resolves the dashboard's variables from live label values, in order, as Grafana does."""
+    values: dict[str, str] = {}
+
+    def substitute(expr: str) -> str:
+        for name, value in values.items():
+            expr = expr.replace(f"${name}", value)
+        return expr.replace("$__rate_interval", "20s").replace("${datasource}", "swm-prometheus")
+
+    for variable in board["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        found = _variable_values(prometheus, variable["definition"], substitute)
+        assert found, f"{board['uid']}: variable {variable['name']} has no values"
+        values[variable["name"]] = "(" + "|".join(_regex_in_promql_string(value) for value in found) + ")"
+    return substitute
+
+
+@pytest.mark.parametrize("dashboard_file", sorted(generate()))
+def test_every_panel_query_returns_data(loaded, prometheus, dashboard_file):
+    board = json.loads(generate()[dashboard_file])
+    substitute = _resolver(prometheus, board)
+    end = time.time()
+    empty = []
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            expr = substitute(target["expr"])
+            assert "$" not in expr, expr
+            if target.get("instant"):
+                result = prometheus.query(expr)
+            else:
+                result = prometheus.query_range(expr, loaded - 60, end, 5)
+            if not result:
+                empty.append(f"{panel['title']}: {target['expr']}")
+    assert empty == [], "\n".join(empty)
+
+
+def test_a_killed_prometheus_is_restarted_and_vllm_is_untouched(shared_server, prometheus):
+    vllm_pid = shared_server.vllm_pid()
+    before = shared_server.child_state("prometheus")
+    psutil.Process(before["pid"]).send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = shared_server.child_state("prometheus")
+        if state["restarts_total"] > before["restarts_total"] and state["state"] == "healthy":
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"Prometheus did not come back: {state}")
+    assert shared_server.vllm_pid() == vllm_pid
+    assert shared_server.vllm_state() == "healthy"

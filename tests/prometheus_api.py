@@ -1,0 +1,47 @@
+"""A few calls of Prometheus' HTTP API, for tests that query the real Prometheus."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+
+
+class PrometheusApi:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def _get(self, path: str, **params: str) -> dict:
+        url = f"{self.base_url}{path}?{urllib.parse.urlencode(params, doseq=True)}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            document = json.loads(response.read())
+        if document.get("status") != "success":
+            raise AssertionError(f"{path} {params}: {document}")
+        return document["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        return self._get("/api/v1/query", query=expr)["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        return self._get("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step:g}")[
+            "result"
+        ]
+
+    def label_values(self, label: str, match: str) -> list[str]:
+        return self._get(f"/api/v1/label/{label}/values", **{"match[]": match})
+
+    def targets(self) -> list[dict]:
+        return self._get("/api/v1/targets")["activeTargets"]
+
+    def rules(self) -> list[dict]:
+        return self._get("/api/v1/rules")["groups"]
+
+    def wait_for(self, expr: str, timeout: float = 90.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.query(expr)
+            if result:
+                return result
+            time.sleep(1.0)
+        raise AssertionError(f"no data for {expr} within {timeout} s")

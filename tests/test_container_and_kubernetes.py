@@ -1,0 +1,114 @@
+"""Dockerfile.cuda (hadolint; no engine here to build it) and deploy/kubernetes (kustomize, schemas)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+K8S = REPO / "deploy" / "kubernetes"
+
+
+def test_dockerfile_is_hadolint_clean():
+    result = subprocess.run(
+        [str(BIN / "hadolint"), "--no-color", str(REPO / "Dockerfile.cuda")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_has_what_production_needs():
+    text = (REPO / "Dockerfile.cuda").read_text()
+    base = next(line for line in text.splitlines() if line.startswith("FROM "))
+    assert base.startswith("FROM vllm/vllm-openai:v") and ":latest" not in base
+    assert 'ENTRYPOINT ["serve-with-monitoring", "--stack", "none"]' in text
+    assert "HEALTHCHECK" in text and '"serve-with-monitoring", "health"' in text
+    assert "EXPOSE 8000 9402" in text
+    assert "USER 10001:10001" in text
+
+
+def test_dockerignore_keeps_tests_venvs_and_state_out():
+    ignored = (REPO / ".dockerignore").read_text().splitlines()
+    for entry in (".venv", "tests", "state", ".git", ".tools"):
+        assert entry in ignored, entry
+
+
+def build_kustomization() -> list[dict]:
+    result = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def test_generated_manifests_are_in_sync_with_observability():
+    result = subprocess.run(
+        [sys.executable, "-m", "observability.kubernetes_manifests", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_kustomization_builds_and_core_kinds_pass_strict_validation(tmp_path):
+    documents = build_kustomization()
+    kinds = sorted(document["kind"] for document in documents)
+    assert kinds == ["ConfigMap", "ConfigMap", "ConfigMap", "Deployment", "PrometheusRule", "Service", "ServiceMonitor"]
+    core = tmp_path / "core.yaml"
+    core.write_text(yaml.safe_dump_all([d for d in documents if d["kind"] in ("ConfigMap", "Deployment", "Service")]))
+    result = subprocess.run(
+        [str(BIN / "kubernetes-validate"), "--strict", "-k", "1.30.0", "--quiet", str(core)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deployment_requests_a_gpu_probes_health_and_outlasts_the_grace_period():
+    deployment = next(d for d in build_kustomization() if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/health"
+    assert pod["terminationGracePeriodSeconds"] > 30 + 2
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_servicemonitor_scrapes_vllm_and_the_exporter_with_the_alerts_job_labels():
+    monitor = next(d for d in build_kustomization() if d["kind"] == "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    endpoints = {e["port"]: e for e in monitor["spec"]["endpoints"]}
+    assert set(endpoints) == {"http", "exporter"}
+    jobs = {port: e["relabelings"][0]["replacement"] for port, e in endpoints.items()}
+    assert jobs == {"http": "vllm", "exporter": "swm-exporter"}
+    service = next(d for d in build_kustomization() if d["kind"] == "Service")
+    assert {p["name"] for p in service["spec"]["ports"]} == set(endpoints)
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+
+
+def test_prometheusrule_carries_every_shipped_rule_and_is_well_formed():
+    rule = next(d for d in build_kustomization() if d["kind"] == "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    shipped = []
+    for path in sorted((REPO / "observability" / "prometheus" / "rules").glob("*.yml")):
+        shipped += yaml.safe_load(path.read_text())["groups"]
+    assert rule["spec"]["groups"] == shipped
+    for group in rule["spec"]["groups"]:
+        assert group["name"] and group["rules"]
+        for entry in group["rules"]:
+            assert ("alert" in entry) != ("record" in entry)
+            assert isinstance(entry["expr"], str) and entry["expr"].strip()
+
+
+def test_dashboards_ship_as_configmaps_for_the_grafana_sidecar():
+    maps = [d for d in build_kustomization() if d["kind"] == "ConfigMap"]
+    assert all(m["metadata"]["labels"]["grafana_dashboard"] == "1" for m in maps)
+    committed = {path.name: path.read_text() for path in (REPO / "observability" / "grafana" / "dashboards").glob("*")}
+    assert {key: value for m in maps for key, value in m["data"].items()} == committed

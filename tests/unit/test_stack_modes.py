@@ -1,0 +1,172 @@
+"""--stack docker and the Grafana half of --stack native, against STAND-INS for what cannot run here:
+the Docker engine (tests/standins/bin/docker) and the Grafana server (tests/standins/bin/grafana).
+Native Prometheus is real and tested in tests/integration/test_stack_native.py."""
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from launcher.command_line import parse_command_line
+from launcher.errors import PreflightError
+from launcher.orphan_guard import OrphanGuard
+from launcher.probe_runner import ProbeRunner
+from launcher.restart_policy import RestartPolicy
+from launcher.settings import merge_settings
+from launcher.stack import plan_stack, resolve_mode
+from launcher.state_layout import StateLayout
+from launcher.supervised_child import State, SupervisedChild
+from tests.launcher_process import REPO_ROOT, free_port
+
+STANDIN_BIN = REPO_ROOT / "tests" / "standins" / "bin"
+
+
+@pytest.fixture
+def standin_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", f"{STANDIN_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STANDIN_DOCKER_STATE", str(tmp_path / "docker-standin"))
+    monkeypatch.setenv("STANDIN_REPO", str(REPO_ROOT))
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    monkeypatch.delenv("SWM_COMPOSE_FILE", raising=False)
+    return tmp_path / "docker-standin"
+
+
+@pytest.fixture
+def guard():
+    orphan_guard = OrphanGuard()
+    orphan_guard.start()
+    yield orphan_guard
+    orphan_guard.close()
+
+
+def settings_for(tmp_path, *extra):
+    argv = [
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--prometheus-port",
+        str(free_port()),
+        "--grafana-port",
+        str(free_port()),
+        *extra,
+    ]
+    settings = merge_settings(parse_command_line(argv))
+    StateLayout(settings.state_dir).ensure()
+    return settings
+
+
+def run_until(child, condition, timeout=30):
+    deadline = time.monotonic() + timeout
+    child.start(time.monotonic())
+    while time.monotonic() < deadline:
+        child.tick(time.monotonic())
+        if condition(child):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"state {child.state}")
+
+
+def supervised(spec, guard):
+    return SupervisedChild(spec, RestartPolicy(2, 60, 0.05, 0.1), guard, ProbeRunner(), 2.0)
+
+
+def calls(state_dir):
+    return [json.loads(line) for line in (state_dir / "calls.jsonl").read_text().splitlines()]
+
+
+def test_docker_mode_runs_compose_up_waits_for_both_then_down_keeping_volumes(tmp_path, standin_path, guard):
+    settings = settings_for(tmp_path, "--stack", "docker")
+    plan = plan_stack(settings, StateLayout(settings.state_dir))
+    assert plan.mode == "docker"
+    child = supervised(plan.children[0], guard)
+    run_until(child, lambda c: c.state == State.HEALTHY)
+    up = next(call for call in calls(standin_path) if "up" in call["argv"])
+    assert up["argv"][:5] == ["compose", "-p", up["argv"][2], "-f", str(REPO_ROOT / "deploy" / "docker-compose.yaml")]
+    assert up["argv"][2].startswith("swm-") and up["argv"][5:] == ["up", "-d", "--remove-orphans"]
+    assert up["env"]["SWM_PROMETHEUS_PORT"] == str(settings.prometheus_port)
+    assert up["env"]["SWM_STATE_DIR"] == str(settings.state_dir)
+    assert up["env"]["SWM_GRAFANA_ADMIN_PASSWORD"] == plan.credentials.password
+    password_file = settings.state_dir / "grafana-admin-password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    lines = plan.announcements["stack"]
+    assert any(plan.credentials.password in line and "shown this once" in line for line in lines)
+
+    child.stop()
+    for hook in plan.on_shutdown:
+        hook()
+    down = [call["argv"] for call in calls(standin_path) if "down" in call["argv"]]
+    assert down and "-v" not in down[0] and "--volumes" not in down[0]
+
+    again = plan_stack(settings, StateLayout(settings.state_dir))
+    assert not again.credentials.new
+    assert not any(again.credentials.password in line for line in again.announcements["stack"])
+
+
+def test_keep_stack_leaves_it_running(tmp_path, standin_path):
+    settings = settings_for(tmp_path, "--stack", "docker", "--keep-stack")
+    assert plan_stack(settings, StateLayout(settings.state_dir)).on_shutdown == []
+
+
+def test_a_failing_stack_is_given_up_on_without_an_exception(tmp_path, standin_path, guard, monkeypatch):
+    monkeypatch.setenv("STANDIN_DOCKER_UP_FAILS", "1")
+    settings = settings_for(tmp_path, "--stack", "docker")
+    child = supervised(plan_stack(settings, StateLayout(settings.state_dir)).children[0], guard)
+    run_until(child, lambda c: c.state == State.FAILED)
+    assert not child.spec.critical
+    assert "twice without becoming healthy" in child.outcome.message
+
+
+def test_auto_prefers_docker_then_native_then_none(tmp_path, standin_path, monkeypatch):
+    assert resolve_mode("auto") == "docker"
+    monkeypatch.setenv("STANDIN_DOCKER_DOWN", "1")
+    assert resolve_mode("auto") == "native"  # the venv's prometheus (scripts/setup.sh links it there)
+    monkeypatch.setattr("launcher.stack.find_prometheus", lambda: None)
+    assert resolve_mode("auto") == "none"
+
+
+def test_docker_mode_without_an_engine_is_a_preflight_error(tmp_path, standin_path, monkeypatch):
+    monkeypatch.setenv("STANDIN_DOCKER_DOWN", "1")
+    settings = settings_for(tmp_path, "--stack", "docker")
+    with pytest.raises(PreflightError, match="no Docker engine"):
+        plan_stack(settings, StateLayout(settings.state_dir))
+
+
+def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, standin_path, guard, monkeypatch):
+    dump = tmp_path / "grafana-standin.json"
+    monkeypatch.setenv("STANDIN_GRAFANA_DUMP", str(dump))
+    settings = settings_for(tmp_path, "--stack", "native")
+    plan = plan_stack(settings, StateLayout(settings.state_dir))
+    assert [child.name for child in plan.children] == ["prometheus", "grafana"]
+    grafana = supervised(plan.children[1], guard)
+    run_until(grafana, lambda c: c.state == State.HEALTHY)
+    grafana.stop()
+    started = json.loads(dump.read_text())
+    env = started["env"]
+    assert started["argv"][0] == "server"
+    assert env["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_ANALYTICS_REPORTING_ENABLED"] == "false"
+    assert env["GF_PATHS_PROVISIONING"] == str(REPO_ROOT / "observability" / "grafana" / "provisioning")
+    assert env["SWM_DASHBOARDS_DIR"] == str(REPO_ROOT / "observability" / "grafana" / "dashboards")
+    assert env["SWM_PROMETHEUS_URL"] == f"http://127.0.0.1:{settings.prometheus_port}"
+    password_file = Path(env["GF_SECURITY_ADMIN_PASSWORD__FILE"])
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+
+
+def test_native_config_sets_the_interval_and_reads_the_shipped_rules(tmp_path):
+    import yaml
+
+    from launcher.prometheus_native import native_config
+
+    settings = settings_for(tmp_path, "--scrape-interval", "1")
+    config = native_config(settings, StateLayout(settings.state_dir))
+    assert config["global"]["scrape_interval"] == "1s"
+    assert config["global"]["scrape_timeout"] == "0.8s"
+    assert config["rule_files"] == [str(REPO_ROOT / "observability" / "prometheus" / "rules" / "*.yml")]
+    shipped = yaml.safe_load((REPO_ROOT / "observability" / "prometheus" / "prometheus.yml").read_text())
+    assert [job["job_name"] for job in config["scrape_configs"]] == [
+        job["job_name"] for job in shipped["scrape_configs"]
+    ]
