@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,6 @@ import psutil
 
 from launcher import defaults
 from launcher.tiny_model import TINY_MODEL_NAME
-from tests.launcher_process import free_port
 
 BIN = Path(sys.executable).parent
 VLLM = BIN / "vllm"
@@ -31,8 +31,14 @@ CACHE_HOME = Path(os.environ.get("SWM_BENCH_CACHE_HOME", Path(tempfile.gettempdi
 QUIET_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def tiny_model_dir() -> Path:
-    """The launcher's own tiny model, built once into the bench cache by a throwaway `systemd-unit` run."""
+    """The launcher's own tiny model, built once into the bench cache."""
     from launcher.tiny_model import default_model_dir
     from launcher.tiny_model_builder import ensure_tiny_model
 

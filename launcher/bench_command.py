@@ -9,50 +9,36 @@ import subprocess
 from pathlib import Path
 
 from launcher import value_parsers as parse
+from launcher.argument_parsing import OneLineErrorParser, typed
 from launcher.errors import PreflightError, UsageError
 from launcher.state_layout import StateLayout, default_state_dir
 from launcher.supervisor_state import read_status
 
 
-class _OneLineErrors(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _typed(function: object) -> object:
-    def convert(text: str) -> object:
-        try:
-            return function(text)  # type: ignore[operator]
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    return convert
-
-
 def parser() -> argparse.ArgumentParser:
-    command = _OneLineErrors(
+    command = OneLineErrorParser(
         prog="serve-with-monitoring bench",
         allow_abbrev=False,
         description="Send load to the running server with `vllm bench serve`.",
     )
     command.add_argument(
         "--state-dir",
-        type=_typed(parse.path),
+        type=typed(parse.path),
         default=None,
         help="the running launcher's state dir (default: the launcher's default)",
     )
-    command.add_argument("--num-prompts", type=_typed(parse.positive_count), default=200)
+    command.add_argument("--num-prompts", type=typed(parse.positive_count), default=200)
     command.add_argument("--request-rate", default="10", help="requests per second, or inf (default: %(default)s)")
     command.add_argument(
-        "--input-len", type=_typed(parse.positive_count), default=128, help="random dataset: prompt tokens"
+        "--input-len", type=typed(parse.positive_count), default=128, help="random dataset: prompt tokens"
     )
     command.add_argument(
-        "--output-len", type=_typed(parse.positive_count), default=64, help="random dataset: output tokens"
+        "--output-len", type=typed(parse.positive_count), default=64, help="random dataset: output tokens"
     )
     command.add_argument(
-        "--sharegpt", type=_typed(parse.path), default=None, help="a ShareGPT JSON file to draw prompts from instead"
+        "--sharegpt", type=typed(parse.path), default=None, help="a ShareGPT JSON file to draw prompts from instead"
     )
-    command.add_argument("--seed", type=_typed(parse.count), default=0)
+    command.add_argument("--seed", type=typed(parse.count), default=0)
     command.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more `vllm bench serve` options")
     return command
 

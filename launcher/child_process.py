@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import collections
 import logging
 import os
+import queue
+import re
 import signal
 import subprocess
 import sys
@@ -14,12 +17,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
+import psutil
+
 from launcher.orphan_guard import OrphanGuard
+from launcher.probe_runner import run_with_deadline
 
 log = logging.getLogger(__name__)
 
 _LOG_ROTATE_BYTES = 50 * 1024 * 1024
 _TAIL_LINES = 40
+_MAX_PARTIAL_LINE = 64 * 1024
+_ECHO_BACKLOG = 2000  # chunks; beyond it echo drops output rather than stall the child (the log keeps it)
+_REAP_TIMEOUT_S = 2.0
+_BEFORE_KILL_TIMEOUT_S = 1.0
 
 
 def _rotate(path: Path) -> None:
@@ -30,12 +40,22 @@ def _rotate(path: Path) -> None:
         pass
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs. Zombies do not count: as PID 1 in a container the
+    launcher inherits vLLM's orphans, and their zombies would make a dead group look alive."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    if os.getpid() != 1:
+        return True
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (OSError, psutil.Error):
+            continue
+    return False
 
 
 class ChildProcess:
@@ -99,27 +119,56 @@ class ChildProcess:
         )
         self._reader.start()
 
-    def _pump(self, stream: IO[bytes], log_file: IO[bytes]) -> None:
-        with log_file:
-            for raw in iter(stream.readline, b""):
-                log_file.write(raw)
-                log_file.flush()
-                text = raw.decode(errors="replace")
-                self._tail.append(text.rstrip("\n"))
-                try:
-                    self._echo.write(self._echo_prefix + text)
-                    self._echo.flush()
-                except (OSError, ValueError):
-                    pass
+    # -- output ----------------------------------------------------------------------------------
 
-    def poll(self) -> int | None:
-        """The exit code once the main process has exited (negative: killed by that signal)."""
-        if self._process is None:
-            return self._returncode
-        code = self._process.poll()
-        if code is not None:
-            self._returncode = code
-        return code
+    def _pump(self, stream: IO[bytes], log_file: IO[bytes]) -> None:
+        """Copies output as it arrives, not line by line: a download's progress bar redraws with \\r.
+
+        Nothing here may block for long: a child whose pipe fills up stops in its next write, and a
+        stalled vLLM fails its health checks. So a failing log file is given up on, and the terminal
+        gets its copy through a bounded queue that drops output when the terminal does not keep up.
+        """
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        echo: queue.Queue[str | None] = queue.Queue(maxsize=_ECHO_BACKLOG)
+        threading.Thread(target=self._echo_loop, args=(echo,), name=f"{self.name}-echo", daemon=True).start()
+        pending = ""
+        at_line_start = True
+        logging_to_file = True
+        with log_file:
+            while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+                if logging_to_file:
+                    try:
+                        log_file.write(chunk)
+                        log_file.flush()
+                    except OSError as error:
+                        logging_to_file = False
+                        log.error("cannot write %s (%s); its output goes to the terminal only", self._log_path, error)
+                text = decoder.decode(chunk)
+                try:
+                    echo.put_nowait(self._prefixed(text, at_line_start))
+                except queue.Full:
+                    pass
+                at_line_start = text.endswith("\n") if text else at_line_start
+                *lines, pending = re.split(r"[\r\n]", pending + text)
+                pending = pending[-_MAX_PARTIAL_LINE:]
+                self._tail.extend(line for line in lines if line.strip())
+        if pending.strip():
+            self._tail.append(pending)
+        echo.put(None)
+
+    def _prefixed(self, text: str, at_line_start: bool) -> str:
+        if not self._echo_prefix or not text:
+            return text
+        body = text[:-1].replace("\n", "\n" + self._echo_prefix) + text[-1:]
+        return (self._echo_prefix if at_line_start else "") + body
+
+    def _echo_loop(self, echo: queue.Queue[str | None]) -> None:
+        while (text := echo.get()) is not None:
+            try:
+                self._echo.write(text)
+                self._echo.flush()
+            except (OSError, ValueError):
+                pass
 
     def tail(self) -> list[str]:
         return list(self._tail)
@@ -130,36 +179,26 @@ class ChildProcess:
                 return line.strip()
         return "(no output)"
 
-    def stop(
-        self, grace: float, term_signal: int = signal.SIGTERM, before_kill: Callable[[int], None] | None = None
-    ) -> int | None:
-        """SIGTERM the main process, wait up to `grace` for the whole group, then SIGKILL the group.
+    # -- state -----------------------------------------------------------------------------------
 
-        `before_kill(pgid)` runs just before the SIGKILL, while the group still exists to be looked at.
-        """
-        process = self._process
-        if process is None:
+    def poll(self) -> int | None:
+        """The exit code once the main process has exited (negative: killed by that signal)."""
+        if self._process is None:
             return self._returncode
-        pgid = process.pid
-        deadline = time.monotonic() + grace
-        self.terminate(term_signal)
-        # vLLM's engine processes exit shortly after the API server; give the group the same grace.
-        while time.monotonic() < deadline and (process.poll() is None or _group_alive(pgid)):
-            time.sleep(0.05)
-        if process.poll() is None or _group_alive(pgid):
-            log.warning("%s did not exit within %.1f s of SIGTERM; killing its process group", self.name, grace)
-            if before_kill is not None:
-                before_kill(pgid)
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self._returncode = process.wait()
-        self._finish(pgid)
-        return self._returncode
+        code = self._process.poll()
+        if code is not None:
+            self._returncode = code
+        return code
+
+    def finished(self) -> bool:
+        """The main process has exited and nothing of its group is left."""
+        process = self._process
+        return process is None or (process.poll() is not None and not group_alive(process.pid))
+
+    # -- stopping --------------------------------------------------------------------------------
 
     def terminate(self, term_signal: int = signal.SIGTERM) -> None:
-        """Sends the stop signal without waiting; stop() then waits out the grace period."""
+        """Sends the stop signal once, without waiting: to the main process, or to the group if it is gone."""
         process = self._process
         if process is None or self._terminated:
             return
@@ -168,25 +207,69 @@ class ChildProcess:
             if process.poll() is None:
                 process.send_signal(term_signal)
             else:
-                os.killpg(process.pid, term_signal)
+                os.killpg(process.pid, term_signal)  # the leader is gone; its stragglers get the same grace
         except (ProcessLookupError, PermissionError):
             pass
 
-    def kill_group(self) -> None:
+    def kill_group(self, before_kill: Callable[[int], None] | None = None) -> None:
+        """SIGKILL the whole group. `before_kill(pgid)` runs first (bounded), while the group can be inspected."""
+        process = self._process
+        if process is None:
+            return
+        if before_kill is not None and group_alive(process.pid):
+            run_with_deadline(before_kill, process.pid, timeout=_BEFORE_KILL_TIMEOUT_S)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def finalize(self) -> int | None:
+        """Reaps the main process (bounded: one stuck in the driver may never die) and lets go of the group."""
+        process = self._process
+        if process is None:
+            return self._returncode
+        try:
+            self._returncode = process.wait(timeout=_REAP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.error(
+                "%s (pid %d) does not die even after SIGKILL (stuck in the kernel?); leaving it to the orphan guard",
+                self.name,
+                process.pid,
+            )
+            self._process = None
+            return None
+        deadline = time.monotonic() + 0.5
+        while group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)  # SIGKILLed members vanish once init has reaped them
+        # Forget it even if a zombie lingers: a recycled pgid must never be killed later.
+        self._guard.forget(process.pid)
+        if self._reader is not None:
+            self._reader.join(timeout=0.5)
+            self._reader = None
+        self._process = None
+        return self._returncode
+
+    def stop(
+        self, grace: float, term_signal: int = signal.SIGTERM, before_kill: Callable[[int], None] | None = None
+    ) -> int | None:
+        """SIGTERM, wait up to `grace` for the whole group, then SIGKILL the group; blocks meanwhile."""
+        process = self._process
+        if process is None:
+            return self._returncode
+        deadline = time.monotonic() + grace
+        self.terminate(term_signal)
+        while time.monotonic() < deadline and not self.finished():
+            time.sleep(0.05)
+        if not self.finished():
+            log.warning("%s did not exit within %.1f s of SIGTERM; killing its process group", self.name, grace)
+            self.kill_group(before_kill)
+        return self.finalize()
+
+    def kill_now(self) -> None:
+        """Safe inside a signal handler: signals the group, leaves reaping to the main loop."""
         process = self._process
         if process is not None:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-
-    def _finish(self, pgid: int) -> None:
-        deadline = time.monotonic() + 0.5
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.02)  # SIGKILLed members vanish once init has reaped them
-        # Forget it even if a zombie lingers: a recycled pgid must never be killed later.
-        self._guard.forget(pgid)
-        if self._reader is not None:
-            self._reader.join(timeout=0.5)
-            self._reader = None
-        self._process = None

@@ -7,7 +7,7 @@ import os
 import sys
 
 from launcher.command_line import PROG, help_text, parse_command_line, version_text
-from launcher.errors import LauncherError
+from launcher.errors import EXIT_ENVIRONMENT, LauncherError, StopRequested
 
 
 def _configure_logging() -> None:
@@ -49,9 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         from launcher.serve import serve
 
         return serve(command_line)
+    except StopRequested as stop:
+        print(f"{PROG}: {stop}", file=sys.stderr)
+        return stop.exit_code
     except LauncherError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:  # a full disk, a read-only state dir: say what and where, in one line
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

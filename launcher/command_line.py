@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from launcher import __version__
+from launcher.argument_parsing import OneLineErrorParser, typed
 from launcher.errors import UsageError
 from launcher.options import BY_FLAG, OPTIONS
 
@@ -21,31 +22,14 @@ class CommandLine:
     wants_version: bool = False
 
 
-class _OneLineErrorParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineErrorParser(prog=PROG, add_help=False, allow_abbrev=False)
+    parser = OneLineErrorParser(prog=PROG, add_help=False, allow_abbrev=False)
     for option in OPTIONS:
         if option.takes_value:
-            parser.add_argument(
-                option.flag, dest=option.dest, type=_argparse_type(option.parse), default=argparse.SUPPRESS
-            )
+            parser.add_argument(option.flag, dest=option.dest, type=typed(option.parse), default=argparse.SUPPRESS)
         else:
             parser.add_argument(option.flag, dest=option.dest, action="store_true", default=argparse.SUPPRESS)
     return parser
-
-
-def _argparse_type(parse: Any) -> Any:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    return convert
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_GAVE_UP = 1  # vLLM kept failing after it had been started
 EXIT_USAGE = 2  # a bad command line, config file or value: nothing started
 EXIT_ENVIRONMENT = 3  # a pre-flight check on this machine failed: nothing started
+ARGPARSE_EXIT = 2  # what vLLM (and any argparse program) exits with when it rejects its command line
 
 
 class LauncherError(Exception):
@@ -25,3 +26,9 @@ class UsageError(LauncherError):
 
 class PreflightError(LauncherError):
     exit_code = EXIT_ENVIRONMENT
+
+
+class StopRequested(LauncherError):
+    """A stop signal arrived before vLLM started: nothing to stop, a clean exit."""
+
+    exit_code = EXIT_OK

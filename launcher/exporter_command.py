@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import sys
 
+from launcher.addresses import dial_host, host_port
 from launcher.http_child import HttpChild
 from launcher.settings import Settings
 from launcher.state_layout import StateLayout
 
 
 def exporter_address(settings: Settings) -> str:
-    host = "127.0.0.1" if settings.exporter_host in ("0.0.0.0", "::", "") else settings.exporter_host
-    return f"{host}:{settings.exporter_port}"
+    return host_port(dial_host(settings.exporter_host), settings.exporter_port)
 
 
 def exporter_url(settings: Settings) -> str:

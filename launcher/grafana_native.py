@@ -6,9 +6,11 @@ import os
 import shutil
 from pathlib import Path
 
+from launcher import defaults
+from launcher.addresses import host_port
 from launcher.child_spec import Timing
 from launcher.http_child import HttpChild
-from launcher.prometheus_native import prometheus_url
+from launcher.prometheus_native import prometheus_duration, prometheus_url
 from launcher.settings import Settings
 from launcher.stack_files import GRAFANA_DASHBOARDS, GRAFANA_PROVISIONING, HOME_DASHBOARD, grafana_env_defaults
 from launcher.state_layout import StateLayout
@@ -28,7 +30,7 @@ def _homepath(binary: Path) -> Path:
 
 
 def grafana_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.grafana_port}"
+    return f"http://{host_port(defaults.LOOPBACK, settings.grafana_port)}"
 
 
 def grafana_environment(settings: Settings, layout: StateLayout, password_file: Path) -> dict[str, str]:
@@ -36,7 +38,7 @@ def grafana_environment(settings: Settings, layout: StateLayout, password_file: 
     return {
         **os.environ,
         **grafana_env_defaults(),
-        "GF_SERVER_HTTP_ADDR": "127.0.0.1",
+        "GF_SERVER_HTTP_ADDR": defaults.LOOPBACK,
         "GF_SERVER_HTTP_PORT": str(settings.grafana_port),
         "GF_PATHS_DATA": str(data / "data"),
         "GF_PATHS_LOGS": str(data / "logs"),
@@ -45,6 +47,7 @@ def grafana_environment(settings: Settings, layout: StateLayout, password_file: 
         "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
         "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(HOME_DASHBOARD),
         "SWM_PROMETHEUS_URL": prometheus_url(settings),
+        "SWM_SCRAPE_INTERVAL": prometheus_duration(settings.scrape_interval),
         "SWM_DASHBOARDS_DIR": str(GRAFANA_DASHBOARDS),
     }
 

@@ -6,24 +6,19 @@ HEALTHCHECK whatever --port the user chose.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from launcher import defaults
 from launcher import value_parsers as parse
-from launcher.errors import UsageError
+from launcher.argument_parsing import OneLineErrorParser
 from launcher.http_probe import http_status
 from launcher.state_layout import StateLayout, default_state_dir
 from launcher.supervisor_state import read_status
 
 
-class _OneLineErrors(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def run_health(argv: list[str]) -> int:
-    command = _OneLineErrors(prog="serve-with-monitoring health", allow_abbrev=False)
+    command = OneLineErrorParser(prog="serve-with-monitoring health", allow_abbrev=False)
     command.add_argument("--state-dir", default=None, help="the launcher's state dir (default: the launcher's default)")
     options = command.parse_args(argv)
     root = parse.path(options.state_dir) if options.state_dir else default_state_dir()
@@ -32,7 +27,7 @@ def run_health(argv: list[str]) -> int:
     if not url:
         print(f"unhealthy: no launcher state in {root}", file=sys.stderr)
         return 1
-    code = http_status(url + "/health", timeout=5.0)
+    code = http_status(url + "/health", timeout=defaults.HEALTH_TIMEOUT_S)
     if code != 200:
         print(f"unhealthy: GET {url}/health: {code or 'no answer'}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.child_spec import Probe, Timing
+from launcher.errors import ARGPARSE_EXIT
 from launcher.http_probe import http_status
 from launcher.restart_policy import Exit
 
@@ -50,6 +51,6 @@ class HttpChild:
         return Probe(True)
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
-        if not exit.ever_healthy and exit.code == 2:
+        if not exit.ever_healthy and exit.code == ARGPARSE_EXIT:
             return f"{self.display_name} rejected its command line (exit 2); see {self.log_path}"
         return None

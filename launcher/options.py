@@ -96,7 +96,7 @@ OPTIONS: tuple[LauncherOption, ...] = (
     ),
     LauncherOption(
         "--health-failures",
-        "consecutive failed /health probes that trigger a restart",
+        "failed /health probes in a row that trigger a restart (after a miss, probes repeat every second)",
         parse.positive_count,
         defaults.HEALTH_FAILURES,
         "N",

@@ -5,19 +5,24 @@ So a tiny guard process, in its own session, holds the read end of a pipe. The l
 each process group it starts and stops. When the pipe reaches EOF (the launcher is gone, however it
 died), the guard terminates every group still listed, then kills what is left.
 
-It also unlinks the shared memory files it was told about: a killed vLLM leaves them in /dev/shm.
+It also removes the files it was told about: the shared memory a killed vLLM leaves in /dev/shm, and
+vLLM's IPC directory when it had to live in /tmp.
 
 Run as `python -m launcher.orphan_guard`; it imports only the standard library.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from typing import IO
+
+log = logging.getLogger(__name__)
 
 _TERM_GRACE_S = 3.0
 
@@ -37,6 +42,16 @@ class OrphanGuard:
             close_fds=True,
         )
         self._pipe = self._process.stdin
+
+    def ensure_running(self, pgids: set[int]) -> None:
+        """Restarts the guard if it died (reaping it too), and tells the new one what it must watch."""
+        if self._process is None or self._process.poll() is None:
+            return
+        log.error("the orphan guard exited (code %s); starting a new one", self._process.returncode)
+        self._pipe = None
+        self.start()
+        for pgid in pgids:
+            self.watch(pgid)
 
     @property
     def pid(self) -> int | None:
@@ -109,10 +124,13 @@ def _guard_main() -> None:
     if watched:
         _stop_groups(watched)
     for path in files:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def _stop_groups(watched: set[int]) -> None:

@@ -23,3 +23,16 @@ class ProbeRunner:
 
         threading.Thread(target=run, name="probe", daemon=True).start()
         return future
+
+
+def run_with_deadline(function: Callable[[A], T], argument: A, timeout: float) -> T | None:
+    """Runs `function(argument)` on a daemon thread and waits at most `timeout`; None if it did not finish.
+
+    For work that reads /proc of processes that may be stuck in the kernel: such a read can block, and
+    the supervisor's loop must not.
+    """
+    future = ProbeRunner().submit(function, argument)
+    try:
+        return future.result(timeout=timeout)
+    except Exception:  # noqa: BLE001 - a timeout, or the function failed: either way there is no result
+        return None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from launcher import defaults
+from launcher.addresses import host_port
 from launcher.child_spec import Timing
 from launcher.http_child import HttpChild
 from launcher.settings import Settings
@@ -20,13 +23,19 @@ def targets_dir(layout: StateLayout) -> Path:
     return layout.generated / "prometheus" / "targets"
 
 
-def native_config(settings: Settings, layout: StateLayout) -> dict:
+def prometheus_duration(seconds: float) -> str:
+    """Prometheus durations take whole numbers only ("0.8s" is refused): milliseconds then."""
+    milliseconds = max(1, round(seconds * 1000))
+    return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
+
+
+def native_config(settings: Settings, layout: StateLayout) -> dict[str, Any]:
     """The shipped prometheus.yml with this run's interval and absolute paths; nothing else changes."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     interval = settings.scrape_interval
-    config["global"]["scrape_interval"] = f"{interval:g}s"
-    config["global"]["evaluation_interval"] = f"{interval:g}s"
-    config["global"]["scrape_timeout"] = f"{max(0.5, min(interval * 0.8, 10.0)):g}s"
+    config["global"]["scrape_interval"] = prometheus_duration(interval)
+    config["global"]["evaluation_interval"] = prometheus_duration(interval)
+    config["global"]["scrape_timeout"] = prometheus_duration(min(interval * 0.8, 10.0))
     config["rule_files"] = [str(PROMETHEUS_RULES / "*.yml")]
     for job in config["scrape_configs"]:
         for discovery in job.get("file_sd_configs", []):
@@ -45,7 +54,7 @@ def write_native_config(settings: Settings, layout: StateLayout) -> Path:
 
 
 def prometheus_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.prometheus_port}"
+    return f"http://{host_port(defaults.LOOPBACK, settings.prometheus_port)}"
 
 
 def prometheus_child(settings: Settings, layout: StateLayout, binary: Path) -> HttpChild:
@@ -55,7 +64,7 @@ def prometheus_child(settings: Settings, layout: StateLayout, binary: Path) -> H
         f"--config.file={config}",
         f"--storage.tsdb.path={layout.root / 'prometheus-data'}",
         f"--storage.tsdb.retention.time={RETENTION}",
-        f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
+        f"--web.listen-address={host_port(defaults.LOOPBACK, settings.prometheus_port)}",
         "--web.enable-lifecycle",
     )
     return HttpChild(

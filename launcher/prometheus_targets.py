@@ -7,13 +7,22 @@ import os
 import socket
 from pathlib import Path
 
+from launcher.addresses import WILDCARD_HOSTS, host_port
+
+
+def _write_readable(path: Path, text: str) -> None:
+    """Atomically, and readable by everyone: Prometheus' container user must read it even under UMask=0077."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o755)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    temporary.chmod(0o644)
+    temporary.replace(path)  # Prometheus re-reads file_sd files on change; it must never see half of one
+
 
 def write_target_file(path: Path, addresses: list[str], labels: dict[str, str] | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = [{"targets": addresses, "labels": labels or {}}] if addresses else []
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(document, indent=1) + "\n")
-    temporary.replace(path)  # Prometheus re-reads file_sd files on change; it must never see half of one
+    _write_readable(path, json.dumps(document, indent=1) + "\n")
 
 
 def write_local_targets(directory: Path, vllm: str, exporter: str | None, prometheus: str | None) -> None:
@@ -22,7 +31,6 @@ def write_local_targets(directory: Path, vllm: str, exporter: str | None, promet
     write_target_file(directory / "prometheus.json", [prometheus] if prometheus else [])
 
 
-WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 LOOPBACKS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -30,11 +38,11 @@ def advertised(bound_host: str, port: int, advertise_address: str | None) -> str
     """host:port as a central Prometheus should dial it."""
     if advertise_address:
         host = advertise_address
-    elif bound_host in WILDCARDS:
+    elif bound_host in WILDCARD_HOSTS:
         host = socket.getfqdn()
     else:
         host = bound_host
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+    return host_port(host, port)
 
 
 def fleet_target_groups(vllm: str, exporter: str | None) -> list[dict[str, object]]:
@@ -47,10 +55,7 @@ def fleet_target_groups(vllm: str, exporter: str | None) -> list[dict[str, objec
 
 
 def write_fleet_targets(path: Path, groups: list[dict[str, object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(groups, indent=1) + "\n")
-    temporary.replace(path)
+    _write_readable(path, json.dumps(groups, indent=1) + "\n")
 
 
 def is_loopback(address: str) -> bool:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 from pathlib import Path
+from types import FrameType
 
 from launcher import defaults
+from launcher.addresses import host_port
 from launcher.child_spec import ChildSpec, Timing
 from launcher.command_line import CommandLine
-from launcher.errors import PreflightError
+from launcher.errors import PreflightError, StopRequested
 from launcher.exporter_command import exporter_address, exporter_child, exporter_url
 from launcher.orphan_guard import OrphanGuard
 from launcher.preflight import check_model, check_port_free, check_state_dir, check_target
@@ -97,7 +100,14 @@ def check_helper_ports(settings: Settings) -> None:
         check_port_free(settings.exporter_host, settings.exporter_port, "exporter (--exporter-port)")
 
 
+def _stop_during_preflight(signum: int, _frame: FrameType | None) -> None:
+    # Raising here also ends a running `vllm serve --help=all` or model build: subprocess kills it.
+    raise StopRequested(f"received {signal.Signals(signum).name} before vLLM started; nothing to stop")
+
+
 def serve(command_line: CommandLine) -> int:
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _stop_during_preflight)
     settings = load_settings(command_line)
     invocation = prepare(settings)
     check_helper_ports(settings)
@@ -106,9 +116,9 @@ def serve(command_line: CommandLine) -> int:
     target = invocation.target
     write_local_targets(
         targets_dir(layout),
-        vllm=f"{target.probe_host}:{target.port}",
+        vllm=target.probe_address,
         exporter=None if settings.no_exporter else exporter_address(settings),
-        prometheus=f"127.0.0.1:{settings.prometheus_port}" if stack.mode != "none" else None,
+        prometheus=host_port(defaults.LOOPBACK, settings.prometheus_port) if stack.mode != "none" else None,
     )
     _write_fleet_targets(settings, layout, target.host, target.port)
     timing = Timing(
@@ -116,15 +126,13 @@ def serve(command_line: CommandLine) -> int:
         health_interval_s=settings.health_interval,
         health_failures=settings.health_failures,
     )
-    supervisor = Supervisor(layout.supervisor_state, settings.grace_period, SystemdNotifier())
-    supervisor.install_signal_handlers()
     guard = OrphanGuard()
+    supervisor = Supervisor(layout.supervisor_state, settings.grace_period, SystemdNotifier(), guard)
+    supervisor.install_signal_handlers()
     try:
         guard.start()
     except OSError as error:
         raise PreflightError(f"cannot start the orphan guard: {error}") from None
-    if guard.pid:
-        supervisor.other_own_pids.add(guard.pid)
     try:
         probes = ProbeRunner()
 

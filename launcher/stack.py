@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launcher import defaults
 from launcher.child_spec import ChildSpec
 from launcher.errors import PreflightError
 from launcher.grafana_credentials import GrafanaCredentials, describe, ensure_admin_password
@@ -56,9 +57,9 @@ def resolve_mode(requested: str) -> str:
 
 
 def _check_ports(settings: Settings, grafana: bool) -> None:
-    check_port_free("127.0.0.1", settings.prometheus_port, "Prometheus (--prometheus-port)")
+    check_port_free(defaults.LOOPBACK, settings.prometheus_port, "Prometheus (--prometheus-port)")
     if grafana:
-        check_port_free("127.0.0.1", settings.grafana_port, "Grafana (--grafana-port)")
+        check_port_free(defaults.LOOPBACK, settings.grafana_port, "Grafana (--grafana-port)")
 
 
 def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:

@@ -12,7 +12,7 @@ from pathlib import Path
 from launcher.child_spec import Timing
 from launcher.grafana_native import grafana_url
 from launcher.http_child import HttpChild
-from launcher.prometheus_native import prometheus_url, targets_dir
+from launcher.prometheus_native import prometheus_url
 from launcher.settings import Settings
 from launcher.stack_files import OBSERVABILITY
 from launcher.state_layout import StateLayout
@@ -20,7 +20,10 @@ from launcher.state_layout import StateLayout
 log = logging.getLogger(__name__)
 
 _UP_AND_FOLLOW = 'set -e; docker compose "$@" up -d --remove-orphans; exec docker compose "$@" logs --follow --tail 0'
-_DOWN_TIMEOUT_S = 60.0
+# `down` gives each container this long after SIGTERM; the whole call gets DOWN_TIMEOUT_S. The systemd
+# unit's TimeoutStopSec leaves room for it.
+CONTAINER_STOP_TIMEOUT_S = 5
+DOWN_TIMEOUT_S = 10.0
 
 
 def docker_engine_answers() -> bool:
@@ -47,7 +50,6 @@ def compose_environment(settings: Settings, layout: StateLayout, grafana_passwor
         **os.environ,
         "SWM_GRAFANA_ADMIN_PASSWORD": grafana_password,
         "SWM_STATE_DIR": str(layout.root),
-        "SWM_TARGETS_DIR": str(targets_dir(layout)),
         "SWM_OBSERVABILITY_DIR": str(OBSERVABILITY),
         "SWM_PROMETHEUS_PORT": str(settings.prometheus_port),
         "SWM_GRAFANA_PORT": str(settings.grafana_port),
@@ -69,13 +71,23 @@ def docker_stack_child(settings: Settings, layout: StateLayout, compose_file: Pa
 
 
 def compose_down(settings: Settings, layout: StateLayout, compose_file: Path, grafana_password: str) -> None:
-    command = ["docker", "compose", "-p", project_name(layout), "-f", str(compose_file), "down"]
+    command = [
+        "docker",
+        "compose",
+        "-p",
+        project_name(layout),
+        "-f",
+        str(compose_file),
+        "down",
+        "--timeout",
+        str(CONTAINER_STOP_TIMEOUT_S),
+    ]
     log.info("stopping the docker stack (volumes are kept): %s", " ".join(command))
     try:
         subprocess.run(
             command,
             env=compose_environment(settings, layout, grafana_password),
-            timeout=_DOWN_TIMEOUT_S,
+            timeout=DOWN_TIMEOUT_S,
             check=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

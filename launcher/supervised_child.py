@@ -1,4 +1,9 @@
-"""The state machine for one supervised child: start, probe, restart with backoff, or give up."""
+"""The state machine for one supervised child: start, probe, restart with backoff, or give up.
+
+Nothing here blocks the supervisor's loop for long: probes run on their own threads with a deadline,
+and a failed child is stopped over several ticks (STOPPING), so a SIGTERM for the launcher, or
+another child's trouble, is seen within a tick.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,23 @@ from dataclasses import dataclass
 from launcher import defaults
 from launcher.child_process import ChildProcess
 from launcher.child_spec import ChildSpec, Probe
+from launcher.errors import ARGPARSE_EXIT, EXIT_GAVE_UP
 from launcher.orphan_guard import OrphanGuard
-from launcher.probe_runner import ProbeRunner
+from launcher.probe_runner import ProbeRunner, run_with_deadline
 from launcher.restart_policy import Exit, RestartPolicy
 
 log = logging.getLogger(__name__)
+
+_PROBE_DEADLINE_S = defaults.HEALTH_TIMEOUT_S + 5.0  # a probe stuck longer than this counts as failed
+_STRAGGLER_GRACE_S = 5.0  # after the main process exits on its own, for the rest of its group
+_FORGET_TIMEOUT_S = 2.0
 
 
 class State(enum.StrEnum):
     STARTING = "starting"
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
+    STOPPING = "stopping"
     BACKOFF = "backoff"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -45,6 +56,12 @@ def describe_code(code: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
+
+
+@dataclass
+class _Stopping:
+    deadline: float
+    exit: Exit
 
 
 class SupervisedChild:
@@ -77,6 +94,8 @@ class SupervisedChild:
         self._next_progress_at = 0.0
         self._misses = 0
         self._pending: Future[Probe] | None = None
+        self._probe_sent_at = 0.0
+        self._stopping: _Stopping | None = None
         self._started_monotonic = 0.0
         self.changed = True  # read and cleared by the supervisor
 
@@ -88,7 +107,6 @@ class SupervisedChild:
             self.changed = True
 
     def start(self, now: float) -> None:
-        self.spec.prepare()
         self.process = ChildProcess(
             self.spec.name,
             self.spec.argv(),
@@ -98,6 +116,7 @@ class SupervisedChild:
             echo_prefix=self._echo_prefix,
         )
         try:
+            self.spec.prepare()
             self.process.start()
         except OSError as error:
             self.process = None
@@ -108,18 +127,20 @@ class SupervisedChild:
         self._run_was_healthy = False
         self._misses = 0
         self._pending = None
+        self._stopping = None
         self._next_probe_at = now + self.spec.timing.startup_probe_interval_s
         self._next_progress_at = now + defaults.PROGRESS_EVERY_S
         self._set_state(State.STARTING)
         self._started_monotonic = now
 
     def stop(self, grace_s: float | None = None) -> None:
+        """The final stop: blocks for up to the grace period. A restart in progress is abandoned."""
         if self.process is not None:
-            self.last_exit_code = self.process.stop(
-                self._grace if grace_s is None else grace_s, before_kill=self.spec.before_kill
-            )
+            code = self.process.stop(self._grace if grace_s is None else grace_s, before_kill=self.spec.before_kill)
+            self.last_exit_code = code if code is not None else self.last_exit_code
             self.process = None
-            self.spec.forget_run()
+            self._forget_run()
+        self._stopping = None
         if self.state != State.FAILED:
             self._set_state(State.STOPPED)
 
@@ -130,7 +151,11 @@ class SupervisedChild:
     def kill_now(self) -> None:
         """Safe inside a signal handler: signals the group, leaves reaping to the main loop."""
         if self.process is not None:
-            self.process.kill_group()
+            self.process.kill_now()
+
+    def _forget_run(self) -> None:
+        # Bounded: it may read /proc of processes stuck in the kernel.
+        run_with_deadline(lambda _: self.spec.forget_run(), None, timeout=_FORGET_TIMEOUT_S)
 
     # -- the tick --------------------------------------------------------------------------------
 
@@ -141,24 +166,28 @@ class SupervisedChild:
             if now >= self._next_start_at:
                 self.start(now)
             return
+        if self.state == State.STOPPING:
+            self._continue_stopping(now)
+            return
         assert self.process is not None
         code = self.process.poll()
         if code is not None:
             self._on_exit(now, code)
             return
         self._collect_probe(now)
-        if self.process is not None and self.state == State.STARTING:
+        if self.state == State.STARTING and self.process is not None:
             self._check_startup_deadline(now)
-        if self.process is not None and self._pending is None and now >= self._next_probe_at:
-            pid = self.process.pid
-            assert pid is not None
-            self._pending = self._probes.submit(self.spec.probe, pid)
+        if self.state in (State.STARTING, State.HEALTHY, State.UNHEALTHY) and self.process is not None:
+            if self._pending is None and now >= self._next_probe_at:
+                pid = self.process.pid
+                assert pid is not None
+                self._pending = self._probes.submit(self.spec.probe, pid)
+                self._probe_sent_at = now
 
     def _check_startup_deadline(self, now: float) -> None:
         elapsed = now - self._started_monotonic
         if elapsed >= self.spec.timing.startup_timeout_s:
-            reason = f"did not become healthy within {self.spec.timing.startup_timeout_s:.0f} s"
-            self._fail_run(now, reason)
+            self._fail_run(now, f"did not become healthy within {self.spec.timing.startup_timeout_s:.0f} s")
             return
         if now >= self._next_progress_at:
             self._next_progress_at = now + defaults.PROGRESS_EVERY_S
@@ -172,27 +201,38 @@ class SupervisedChild:
             )
             self.changed = True
 
+    def _take_probe(self, now: float) -> Probe | None:
+        if self._pending is None:
+            return None
+        if not self._pending.done():
+            if now - self._probe_sent_at < _PROBE_DEADLINE_S:
+                return None
+            self._pending = None  # abandoned: its thread may stay stuck, the loop does not
+            return Probe(False, f"the health probe did not finish within {_PROBE_DEADLINE_S:.0f} s")
+        future, self._pending = self._pending, None
+        try:
+            return future.result()
+        except Exception as error:  # noqa: BLE001 - a broken probe is a failed probe
+            return Probe(False, f"the health probe failed: {type(error).__name__}: {error}")
+
     def _collect_probe(self, now: float) -> None:
-        if self._pending is None or not self._pending.done():
+        probe = self._take_probe(now)
+        if probe is None:
             return
-        probe = self._pending.result()
-        self._pending = None
         log.debug("%s probe: healthy=%s %s", self.spec.display_name, probe.healthy, probe.detail)
-        interval = (
-            self.spec.timing.startup_probe_interval_s
-            if self.state == State.STARTING
-            else self.spec.timing.health_interval_s
-        )
+        starting = self.state == State.STARTING
+        interval = self.spec.timing.startup_probe_interval_s if starting else self.spec.timing.health_interval_s
         self._next_probe_at = now + interval
         if probe.healthy:
             self._misses = 0
             if self.state != State.HEALTHY:
                 self._became_healthy(now)
             return
-        if self.state == State.STARTING:
+        if starting:
             return  # not up yet; the start-up deadline decides
         self._misses += 1
         self._set_state(State.UNHEALTHY)
+        # After a miss, probe again within a second: N misses in a row then take seconds, not minutes.
         self._next_probe_at = now + min(interval, 1.0)
         if probe.immediate or self._misses >= self.spec.timing.health_failures:
             what = probe.detail if probe.immediate else f"{self._misses} failed health checks ({probe.detail})"
@@ -219,45 +259,59 @@ class SupervisedChild:
 
     # -- failures --------------------------------------------------------------------------------
 
+    def _begin_stop(self, now: float, exit: Exit, grace: float) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self._pending = None
+        self._stopping = _Stopping(deadline=now + grace, exit=exit)
+        self._set_state(State.STOPPING)
+
+    def _continue_stopping(self, now: float) -> None:
+        assert self.process is not None and self._stopping is not None
+        if not self.process.finished():
+            if now < self._stopping.deadline:
+                return
+            log.warning("%s did not stop within its grace period; killing its process group", self.spec.display_name)
+            self.process.kill_group(self.spec.before_kill)
+        code = self.process.finalize()
+        if self.last_exit_code is None or code is not None:
+            self.last_exit_code = code if code is not None else self.last_exit_code
+        self.process = None
+        self._forget_run()
+        stopping, self._stopping = self._stopping, None
+        self._handle_exit(now, stopping.exit)
+
     def _fail_run(self, now: float, reason: str) -> None:
-        """The child is alive but judged failed: stop it, then treat it like an exit."""
+        """The child is alive but judged failed: stop it (over the next ticks), then treat it like an exit."""
         assert self.process is not None
         tail = self.process.last_meaningful_line()
         log.warning("%s %s; stopping it", self.spec.display_name, reason)
-        self.last_exit_code = self.process.stop(self._grace, before_kill=self.spec.before_kill)
-        self.process = None
-        self.spec.forget_run()
-        self._handle_exit(
-            now, Exit(code=None, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
-        )
+        exit = Exit(code=None, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
+        self._begin_stop(now, exit, self._grace)
 
     def _on_exit(self, now: float, code: int) -> None:
         assert self.process is not None
         tail = self.process.last_meaningful_line()
-        # Whatever is left of its group (an EngineCore, say) goes too.
-        self.process.stop(min(self._grace, 5.0), before_kill=self.spec.before_kill)
-        self.process = None
-        self.spec.forget_run()
         self.last_exit_code = code
         uptime = now - self._started_monotonic
         reason = f"{describe_code(code)} after {uptime:.0f} s"
         if not self._run_was_healthy:
             reason += " without becoming healthy"
-        self._handle_exit(
-            now, Exit(code=code, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
-        )
+        exit = Exit(code=code, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
+        # Whatever is left of its group (an EngineCore, say) gets a short grace, then goes too.
+        self._begin_stop(now, exit, min(self._grace, _STRAGGLER_GRACE_S))
 
     def _handle_exit(self, now: float, exit: Exit) -> None:
         fatal = self.spec.fatal_exit_reason(exit)
         if fatal:
-            self._give_up(fatal, exit.code if exit.code and exit.code > 0 else 1)
+            self._give_up(fatal, ARGPARSE_EXIT if exit.code == ARGPARSE_EXIT else EXIT_GAVE_UP)
             return
         if self._policy.same_failure_twice(exit):
             self._give_up(
                 f"{self.spec.display_name} {describe_code(exit.code)} twice without becoming healthy: "
                 f"a configuration error, not worth retrying. {exit.reason.split('; ', 1)[-1]}. "
                 f"Full log: {self.spec.log_path}",
-                exit.code if exit.code and exit.code > 0 else 1,
+                EXIT_GAVE_UP,
             )
             return
         if not self._policy.may_restart(now):
@@ -265,7 +319,7 @@ class SupervisedChild:
                 f"{self.spec.display_name} failed {self._policy.restarts_in_window(now) + 1} times within "
                 f"{self._policy.window_s:.0f} s (--max-restarts {self._policy.max_restarts}); giving up. "
                 f"Last: {exit.reason}. Full log: {self.spec.log_path}",
-                1,
+                EXIT_GAVE_UP,
             )
             return
         delay = self._policy.backoff_s(now)

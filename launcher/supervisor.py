@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from launcher.errors import EXIT_OK
+from launcher.errors import EXIT_GAVE_UP, EXIT_OK
+from launcher.orphan_guard import OrphanGuard
 from launcher.sd_notify import SystemdNotifier
 from launcher.supervised_child import State, SupervisedChild
 from launcher.supervisor_state import ChildStatus, SupervisorStatus, write_status
@@ -30,7 +31,9 @@ class Supervisor:
         state_file: Path,
         grace_period_s: float,
         notifier: SystemdNotifier | None = None,
+        guard: OrphanGuard | None = None,
     ) -> None:
+        self.guard = guard
         self.children: list[SupervisedChild] = []
         self.info: dict[str, str] = {}
         self._state_file = state_file
@@ -47,7 +50,6 @@ class Supervisor:
         self.on_shutdown: list[Callable[[], None]] = []  # run after every child has stopped
         self._children_announced: set[str] = set()
         self.is_init = os.getpid() == 1  # a container's ENTRYPOINT without an init: orphans are ours to reap
-        self.other_own_pids: set[int] = set()  # helpers started outside the children, such as the orphan guard
 
     def add(self, child: SupervisedChild) -> SupervisedChild:
         self.children.append(child)
@@ -84,29 +86,39 @@ class Supervisor:
         return [child for child in self.children if child.spec.critical]
 
     def run(self) -> int:
-        now = time.monotonic()
-        for child in self.children:
-            child.start(now)
         exit_code = EXIT_OK
-        while not self._stop.is_set():
+        try:
             now = time.monotonic()
             for child in self.children:
-                child.tick(now)
-            if self.is_init:
-                reap_orphans(self._own_pids())
-            failed = [child for child in self.critical if child.state == State.FAILED]
-            self._after_tick(now)
-            if failed:
-                outcome = failed[0].outcome
-                exit_code = outcome.exit_code if outcome else 1
-                break
-            self._stop.wait(_TICK_S)
-        self.shutdown()
+                if not self._stop.is_set():
+                    child.start(now)
+            while not self._stop.is_set():
+                now = time.monotonic()
+                for child in self.children:
+                    if self._stop.is_set():
+                        break
+                    child.tick(now)
+                if self.is_init:
+                    reap_orphans(self._own_pids())
+                if self.guard is not None:
+                    self.guard.ensure_running(self._own_pgids())
+                failed = [child for child in self.critical if child.state == State.FAILED]
+                self._after_tick(now)
+                if failed:
+                    outcome = failed[0].outcome
+                    exit_code = outcome.exit_code if outcome else EXIT_GAVE_UP
+                    break
+                self._stop.wait(_TICK_S)
+        finally:
+            self.shutdown()  # whatever happened above, the children get their grace period
         return exit_code
 
+    def _own_pgids(self) -> set[int]:
+        return {child.process.pid for child in self.children if child.process and child.process.pid}
+
     def _own_pids(self) -> set[int]:
-        pids = {child.process.pid for child in self.children if child.process and child.process.pid}
-        return pids | self.other_own_pids
+        guard_pid = self.guard.pid if self.guard is not None else None
+        return self._own_pgids() | ({guard_pid} if guard_pid else set())
 
     def _after_tick(self, now: float) -> None:
         changed = any(child.changed for child in self.children)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import stat
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ import psutil
 
 from launcher import defaults
 from launcher.child_spec import Probe, Timing
+from launcher.errors import ARGPARSE_EXIT
 from launcher.http_probe import http_status
 from launcher.orphan_guard import OrphanGuard
 from launcher.restart_policy import Exit
@@ -21,7 +24,19 @@ from launcher.vllm_command import VllmInvocation
 log = logging.getLogger(__name__)
 
 ENGINE_PROCESS_PREFIX = "VLLM::EngineCore"
-_ARGPARSE_EXIT = 2
+
+
+def _fresh_private_dir(directory: Path) -> None:
+    """An empty directory only we can use. The IPC dir may sit in /tmp under a predictable name, so one
+    that is a symlink or belongs to someone else is refused rather than emptied and used."""
+    try:
+        info = directory.lstat()
+    except FileNotFoundError:
+        info = None
+    if info is not None and (stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid()):
+        raise OSError(f"{directory} exists and is not ours (a symlink, or another user's); remove it")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def engine_core_pids(api_server_pid: int) -> set[int]:
@@ -66,9 +81,10 @@ class VllmChild:
         # A stale multiproc dir or leftover sockets from a killed run break the next one.
         for directory in (self.invocation.scratch, self.invocation.ipc_dir, self.invocation.multiproc_dir):
             if directory is not None:
-                shutil.rmtree(directory, ignore_errors=True)
-                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _fresh_private_dir(directory)
         (self.invocation.scratch / "tmp").mkdir(parents=True, exist_ok=True)
+        if not self.invocation.ipc_dir.is_relative_to(self.invocation.scratch):
+            self._guard.watch_file(str(self.invocation.ipc_dir))  # the /tmp fallback: removed if we are killed
 
     def _note_shared_memory(self, pgid: int) -> None:
         found = shared_memory_of(group_pids(pgid))
@@ -93,6 +109,7 @@ class VllmChild:
             self._guard.forget_file(str(path))
         shutil.rmtree(self.invocation.scratch, ignore_errors=True)
         shutil.rmtree(self.invocation.ipc_dir, ignore_errors=True)
+        self._guard.forget_file(str(self.invocation.ipc_dir))
 
     def probe(self, pid: int) -> Probe:
         self._note_shared_memory(pid)
@@ -114,6 +131,6 @@ class VllmChild:
         return Probe(True)
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
-        if not exit.ever_healthy and exit.code == _ARGPARSE_EXIT:
+        if not exit.ever_healthy and exit.code == ARGPARSE_EXIT:
             return "vLLM rejected its command line (exit 2); its own message is above"
         return None

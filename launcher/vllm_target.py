@@ -7,11 +7,11 @@ from typing import Any
 
 from launcher import defaults
 from launcher import value_parsers as parse
+from launcher.addresses import dial_host, host_port
 from launcher.errors import UsageError
 from launcher.vllm_capabilities import VllmCapabilities
 
 _ALIASES = {"-asc": "--api-server-count"}
-_WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,13 @@ class VllmTarget:
     uds: str | None
 
     @property
-    def probe_host(self) -> str:
-        if self.host in _WILDCARD_HOSTS:
-            return "::1" if ":" in self.host else defaults.LOOPBACK
-        return self.host
+    def probe_address(self) -> str:
+        """host:port where the launcher, and the local Prometheus, reach vLLM."""
+        return host_port(dial_host(self.host), self.port)
 
     @property
     def base_url(self) -> str:
-        host = self.probe_host
-        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.probe_address}"
 
     @property
     def model_name(self) -> str | None:

@@ -177,9 +177,10 @@ class SnapshotRegistry:
                 start()
 
     def start(self) -> None:
+        """Each collector's thread collects at once. Nothing is collected here, on the caller's thread:
+        a hung driver must not keep the HTTP server from binding."""
         self.start_sources()
         for collection in self.collections:
-            collection.collect_once()  # the first scrape already has data
             collection.start()
 
     def stop(self) -> None:

@@ -16,18 +16,23 @@ class Exposition:
     def __init__(self, registry: SnapshotRegistry) -> None:
         self._registry = registry
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, bool], tuple[tuple[int, ...], bytes]] = {}
+        # Keyed by the snapshot objects themselves (compared with `is`): ids of freed objects get reused.
+        self._cache: dict[tuple[str, bool], tuple[tuple[object, ...], bytes]] = {}
 
     def body(self, accept: str, accepts_gzip: bool) -> tuple[bytes, str, bool]:
         """(body, content type, gzipped)"""
         encoder, content_type = choose_encoder(accept)
         self._registry.formats.want(content_type, encoder)
         snapshots = self._registry.snapshots()
-        version = tuple(id(snapshot) for _, snapshot in snapshots)
+        version = tuple(snapshot for _, snapshot in snapshots)
         key = (content_type, accepts_gzip)
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None and cached[0] == version:
+        if (
+            cached is not None
+            and len(cached[0]) == len(version)
+            and all(old is new for old, new in zip(cached[0], version, strict=True))
+        ):
             return cached[1], content_type, accepts_gzip and cached[1][:2] == b"\x1f\x8b"
         parts = [snapshot.text(content_type, encoder) for _, snapshot in snapshots]
         parts.append(render(self_metrics(snapshots), encoder))

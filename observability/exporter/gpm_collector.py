@@ -79,6 +79,9 @@ class GpmCollector:
             except GpuLost:
                 self._session.mark_lost(gpu.identity.index)
                 continue
+            except lib.NVMLError:
+                self._unsupported.add(uuid)  # GPM misbehaves on this GPU: stop asking
+                continue
             previous = self._previous.get(uuid)
             self._previous[uuid] = sample
             if previous is None:

@@ -7,6 +7,7 @@ alerts find them unchanged. rate() works the same on either type.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from observability.exporter.gpu_reader import GpuReader
 from observability.exporter.labels import GPU_LABELS, gpu_label_values
 from observability.exporter.nvml_api import GpuLost
 from observability.exporter.nvml_session import NvmlSession
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 
@@ -267,6 +270,19 @@ class GpuCollector:
     def __init__(self, session: NvmlSession, hostname: str) -> None:
         self._session = session
         self._hostname = hostname
+        self._logged: set[tuple[int, str]] = set()
+
+    def _read(self, field: Field, reader: GpuReader) -> float | None:
+        """One field; an unexpected NVML error leaves only that field of that GPU out (logged once)."""
+        try:
+            return field.read(reader)
+        except GpuLost:
+            raise
+        except reader.lib.NVMLError as error:
+            if (reader.index, field.name) not in self._logged:
+                self._logged.add((reader.index, field.name))
+                log.warning("GPU %d: %s unavailable: %s", reader.index, field.name, error)
+            return None
 
     def collect(self) -> list[Metric]:
         rows: dict[str, list[tuple[list[str], float]]] = defaultdict(list)
@@ -274,10 +290,10 @@ class GpuCollector:
         for gpu in self._session.gpus():
             labels = gpu_label_values(gpu.identity, self._hostname)
             values: dict[str, float] = {}
+            reader = GpuReader(self._session.nvml, gpu.identity.index, gpu.handle)
             try:
-                reader = GpuReader(self._session.nvml, gpu.identity.index, gpu.handle)
                 for field in FIELDS:
-                    value = field.read(reader)
+                    value = self._read(field, reader)
                     if value is not None:
                         values[field.name] = float(value)
             except GpuLost:

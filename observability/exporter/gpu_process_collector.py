@@ -54,6 +54,8 @@ class GpuProcessCollector:
             except GpuLost:
                 self._session.mark_lost(gpu.identity.index)
                 continue
+            except lib.NVMLError:
+                continue  # this GPU's processes are unknown this time; the other GPUs still count
             labels = gpu_label_values(gpu.identity, self._hostname)
             for process in processes or []:
                 used = getattr(process, "usedGpuMemory", None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher import value_parsers as parse
-from launcher.errors import UsageError
+from launcher.argument_parsing import OneLineErrorParser, typed
 from launcher.preflight import check_port_free
 from launcher.state_layout import StateLayout
 from observability.exporter.build import build_registry
@@ -20,40 +20,25 @@ from observability.exporter.server import serve
 log = logging.getLogger(__name__)
 
 
-class _OneLineErrors(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _typed(function: object) -> object:
-    def convert(text: str) -> object:
-        try:
-            return function(text)  # type: ignore[operator]
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    return convert
-
-
 def parser() -> argparse.ArgumentParser:
-    command = _OneLineErrors(
+    command = OneLineErrorParser(
         prog="serve-with-monitoring exporter",
         allow_abbrev=False,
         description="GPU (NVML), host and supervisor metrics on /metrics.",
     )
     command.add_argument("--host", default=defaults.LOOPBACK, help="address to bind (default: %(default)s)")
     command.add_argument(
-        "--port", type=_typed(parse.port), default=defaults.EXPORTER_PORT, help="port to bind (default: %(default)s)"
+        "--port", type=typed(parse.port), default=defaults.EXPORTER_PORT, help="port to bind (default: %(default)s)"
     )
     command.add_argument(
         "--state-dir",
-        type=_typed(parse.path),
+        type=typed(parse.path),
         default=None,
         help="a launcher's state dir, for supervisor metrics and the vLLM process tree",
     )
     command.add_argument(
         "--collect-interval",
-        type=_typed(parse.positive_seconds),
+        type=typed(parse.positive_seconds),
         default=defaults.COLLECT_INTERVAL_S,
         help="seconds between collections; keep it at most the scrape interval (default: %(default)s)",
     )

@@ -79,11 +79,12 @@ class Nvml:
         return code is not None and getattr(error, "value", None) == code
 
     def call(self, index: int, function: Callable[..., T], *args: Any) -> T | None:
-        """Calls `function`; None when this GPU does not support it; GpuLost when the GPU is gone."""
+        """Calls `function`; None when this GPU or driver lacks it; GpuLost when the GPU is gone."""
         try:
             return function(*args)
         except self.lib.NVMLError as error:
-            if self._is(error, "NVML_ERROR_NOT_SUPPORTED"):
+            # FUNCTION_NOT_FOUND: a driver older than the call (e.g. clock-event reasons before 535).
+            if self._is(error, "NVML_ERROR_NOT_SUPPORTED") or self._is(error, "NVML_ERROR_FUNCTION_NOT_FOUND"):
                 return None
             if self._is(error, "NVML_ERROR_GPU_IS_LOST"):
                 raise GpuLost(index) from None

@@ -8,12 +8,13 @@ from collections.abc import Callable
 import psutil
 from prometheus_client.core import Metric
 
+from launcher.supervised_child import State
 from launcher.supervisor_state import ChildStatus
 from observability.exporter.collector import counter, gauge
 from observability.exporter.vllm_tree import SupervisorView
 
 STALE_AFTER_S = 30.0  # the launcher rewrites its state every 2 s
-STATES = ("starting", "healthy", "unhealthy", "backoff", "stopped", "failed")
+STATES = tuple(state.value for state in State)
 
 
 def _tree_usage(pid: int | None) -> tuple[float, float, int]:
@@ -50,7 +51,8 @@ class SupervisorCollector:
         if status is None:
             return [gauge("swm_supervisor_up", "1 while the launcher's state file is fresh.", (), [((), 0.0)])]
         age = max(0.0, time.time() - status.updated_at)
-        fresh = age < STALE_AFTER_S and psutil.pid_exists(status.launcher_pid)
+        # Age alone decides: in a sidecar the launcher's pid is in another PID namespace.
+        fresh = age < STALE_AFTER_S
         head = [
             gauge(
                 "swm_supervisor_up", "1 while the launcher's state file is fresh.", (), [((), 1.0 if fresh else 0.0)]

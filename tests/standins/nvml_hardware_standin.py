@@ -56,6 +56,7 @@ class StandInGpu:
     processes: list[tuple[int, int | None]] = field(default_factory=list)  # (pid, used bytes)
     gpm: dict[int, float] | None = None  # NVML_GPM_METRIC_* -> percent; None: GPM unsupported
     unsupported: set[str] = field(default_factory=set)  # pynvml function names answering NOT_SUPPORTED
+    failing: dict[str, int] = field(default_factory=dict)  # function name -> another NVML error code
     lost: bool = False
 
 
@@ -92,6 +93,8 @@ class NvmlHardwareStandIn:
             raise StandInNVMLError(_real.NVML_ERROR_GPU_IS_LOST)
         if function in gpu.unsupported:
             raise StandInNVMLError(_real.NVML_ERROR_NOT_SUPPORTED)
+        if function in gpu.failing:
+            raise StandInNVMLError(gpu.failing[function])
         return gpu
 
     # -- system --------------------------------------------------------------------------------

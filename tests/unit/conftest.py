@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from launcher.orphan_guard import OrphanGuard
 from launcher.vllm_capabilities import VllmCapabilities, parse_help
 
 HELP_0_32 = Path(__file__).parent / "data" / "vllm_serve_help_0.32.txt"
@@ -41,3 +42,12 @@ def caps_old() -> VllmCapabilities:
             "--api-key": "1",
         },
     )
+
+
+@pytest.fixture
+def guard():
+    """A real orphan guard, as the launcher starts one."""
+    orphan_guard = OrphanGuard()
+    orphan_guard.start()
+    yield orphan_guard
+    orphan_guard.close()

@@ -255,3 +255,17 @@ def test_openmetrics_and_gzip_for_prometheus_and_a_cache_until_a_collection_chan
     assert exposition.body(accept, True)[0] is not body
     plain, plain_type, plain_gzipped = exposition.body("", False)
     assert plain_type.startswith("text/plain") and not plain_gzipped and b"# EOF" not in plain
+
+
+def test_an_unexpected_nvml_error_loses_only_that_field_of_that_gpu(exporter, standin):
+    import pynvml
+
+    registry = exporter
+    standin.gpus[0].failing["nvmlDeviceGetPowerUsage"] = pynvml.NVML_ERROR_UNKNOWN
+    standin.gpus[1].failing["nvmlDeviceGetCurrentClocksEventReasons"] = pynvml.NVML_ERROR_FUNCTION_NOT_FOUND
+    found = collect(registry)
+    assert absent(found, "DCGM_FI_DEV_POWER_USAGE", UUID=H100)
+    assert value(found, "DCGM_FI_DEV_POWER_USAGE", UUID=A10G) == 250.0
+    assert value(found, "DCGM_FI_DEV_FB_USED", UUID=H100) == 70000
+    assert absent(found, "DCGM_FI_DEV_CLOCKS_EVENT_REASONS", UUID=A10G)  # an old driver: absent, not an error
+    assert value(found, "swm_exporter_collector_up", collector="gpu") == 1

@@ -12,7 +12,6 @@ import pytest
 
 from launcher.command_line import parse_command_line
 from launcher.errors import PreflightError
-from launcher.orphan_guard import OrphanGuard
 from launcher.probe_runner import ProbeRunner
 from launcher.restart_policy import RestartPolicy
 from launcher.settings import merge_settings
@@ -32,14 +31,6 @@ def standin_path(monkeypatch, tmp_path):
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
     monkeypatch.delenv("SWM_COMPOSE_FILE", raising=False)
     return tmp_path / "docker-standin"
-
-
-@pytest.fixture
-def guard():
-    orphan_guard = OrphanGuard()
-    orphan_guard.start()
-    yield orphan_guard
-    orphan_guard.close()
 
 
 def settings_for(tmp_path, *extra):
@@ -164,7 +155,7 @@ def test_native_config_sets_the_interval_and_reads_the_shipped_rules(tmp_path):
     settings = settings_for(tmp_path, "--scrape-interval", "1")
     config = native_config(settings, StateLayout(settings.state_dir))
     assert config["global"]["scrape_interval"] == "1s"
-    assert config["global"]["scrape_timeout"] == "0.8s"
+    assert config["global"]["scrape_timeout"] == "800ms"  # Prometheus refuses "0.8s"
     assert config["rule_files"] == [str(REPO_ROOT / "observability" / "prometheus" / "rules" / "*.yml")]
     shipped = yaml.safe_load((REPO_ROOT / "observability" / "prometheus" / "prometheus.yml").read_text())
     assert [job["job_name"] for job in config["scrape_configs"]] == [

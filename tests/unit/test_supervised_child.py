@@ -2,83 +2,20 @@
 
 import os
 import signal
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from launcher.child_spec import Probe, Timing
-from launcher.orphan_guard import OrphanGuard
+from launcher.child_spec import Timing
 from launcher.probe_runner import ProbeRunner
-from launcher.restart_policy import Exit, RestartPolicy
+from launcher.restart_policy import RestartPolicy
 from launcher.supervised_child import State, SupervisedChild
-
-# The child marks itself healthy by creating <dir>/<pid>; the test makes it unhealthy by removing it.
-CHILD = r"""
-import os, sys, time, signal
-mode, directory = sys.argv[1], sys.argv[2]
-if mode == "ignore-term":
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-if mode.startswith("exit-"):
-    sys.exit(int(mode[5:]))
-if mode != "never-healthy":
-    open(os.path.join(directory, str(os.getpid())), "w").close()
-while True:
-    time.sleep(0.05)
-"""
-
-
-@dataclass
-class FakeSpec:
-    directory: Path
-    mode: str
-    timing: Timing
-    name: str = "fake"
-    display_name: str = "fake"
-    critical: bool = True
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "fake.log"
-
-    def argv(self):
-        return (sys.executable, "-c", CHILD, self.mode, str(self.directory))
-
-    def env(self):
-        return dict(os.environ)
-
-    def prepare(self):
-        pass
-
-    def forget_run(self):
-        pass
-
-    def before_kill(self, pgid):
-        pass
-
-    def probe(self, pid):
-        return Probe((self.directory / str(pid)).exists(), "no health file")
-
-    def fatal_exit_reason(self, exit: Exit):
-        return "rejected its arguments" if exit.code == 2 and not exit.ever_healthy else None
-
-
-FAST = Timing(startup_timeout_s=10, health_interval_s=0.1, health_failures=2, startup_probe_interval_s=0.05)
-
-
-@pytest.fixture
-def guard():
-    orphan_guard = OrphanGuard()
-    orphan_guard.start()
-    yield orphan_guard
-    orphan_guard.close()
+from tests.unit.scripted_child import FAST, ScriptedChild
 
 
 def make(tmp_path, guard, mode, timing=FAST, max_restarts=5, grace=2.0):
     policy = RestartPolicy(max_restarts, 60.0, 0.05, 0.2)
-    return SupervisedChild(FakeSpec(tmp_path, mode, timing), policy, guard, ProbeRunner(), grace)
+    return SupervisedChild(ScriptedChild(tmp_path, mode, timing), policy, guard, ProbeRunner(), grace)
 
 
 def drive(child, until, timeout=15.0):

@@ -1,0 +1,70 @@
+"""Load for the benchmarks: vLLM's own `vllm bench serve`, with a fixed dataset and seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.servers import QUIET_ENV, VLLM
+from launcher.tiny_model import TINY_MODEL_NAME
+
+METRICS = ("output_throughput", "request_throughput", "median_ttft_ms", "p99_ttft_ms", "median_itl_ms", "p99_itl_ms")
+
+
+def vllm_bench(
+    base_url: str,
+    tokenizer: Path,
+    num_prompts: int,
+    max_concurrency: int = 32,
+    input_len: int = 64,
+    output_len: int = 32,
+) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="swm-bench-result-") as directory:
+        command = [
+            str(VLLM),
+            "bench",
+            "serve",
+            "--backend",
+            "vllm",
+            "--base-url",
+            base_url,
+            "--model",
+            TINY_MODEL_NAME,
+            "--tokenizer",
+            str(tokenizer),
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            str(input_len),
+            "--random-output-len",
+            str(output_len),
+            "--num-prompts",
+            str(num_prompts),
+            "--request-rate",
+            "inf",
+            "--max-concurrency",
+            str(max_concurrency),
+            "--ignore-eos",
+            "--seed",
+            "0",
+            "--disable-tqdm",
+            "--percentile-metrics",
+            "ttft,itl",
+            "--metric-percentiles",
+            "50,99",
+            "--save-result",
+            "--result-dir",
+            directory,
+            "--result-filename",
+            "result.json",
+        ]
+        result = subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, **QUIET_ENV, "TMPDIR": directory}, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"vllm bench serve failed: {result.stderr[-2000:]}")
+        document = json.loads((Path(directory) / "result.json").read_text())
+    return {metric: float(document[metric]) for metric in METRICS if metric in document}

@@ -1,0 +1,68 @@
+"""Serving overhead: `vllm bench serve` against bare `vllm serve` and against the same server under
+serve-with-monitoring with its exporter and Prometheus scraping every 5 s and every 1 s.
+
+    python -m bench.serving_overhead [--rounds 5] [--num-prompts 200]
+
+Conditions alternate round by round (A B C, B C A, C A B, ...), each on a freshly started server. Prints
+JSON: per condition the medians with min-max, and each metric as a ratio against bare from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from bench.load import METRICS, vllm_bench
+from bench.servers import seconds_until_prometheus_has_every_target, start_bare, start_launcher, tiny_model_dir
+from bench.stats import machine, summary
+
+CONDITIONS = {"bare": None, "monitored-5s": 5.0, "monitored-1s": 1.0}
+
+
+def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
+    server = start_bare(model) if name == "bare" else start_launcher(model, scrape_interval=CONDITIONS[name])
+    try:
+        server.wait_healthy()
+        if server.prometheus_port:
+            seconds_until_prometheus_has_every_target(server)
+        vllm_bench(server.base_url, model, num_prompts=min(20, num_prompts))  # warm-up, not measured
+        return vllm_bench(server.base_url, model, num_prompts=num_prompts)
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--rounds", type=int, default=5)
+    options.add_argument("--num-prompts", type=int, default=200)
+    options.add_argument("--conditions", default=",".join(CONDITIONS))
+    args = options.parse_args()
+    conditions = args.conditions.split(",")
+    model = tiny_model_dir()
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in conditions}
+    for round_index in range(args.rounds):
+        order = conditions[round_index % len(conditions) :] + conditions[: round_index % len(conditions)]
+        for name in order:
+            result = run_condition(name, model, args.num_prompts)
+            runs[name].append(result)
+            print(json.dumps({"round": round_index, "condition": name, **result}), file=sys.stderr, flush=True)
+    report = {"machine": machine(), "rounds": args.rounds, "num_prompts": args.num_prompts, "conditions": {}}
+    for name, results in runs.items():
+        report["conditions"][name] = {metric: summary([r[metric] for r in results]) for metric in METRICS}
+    if "bare" in runs:
+        for name in conditions:
+            if name == "bare":
+                continue
+            report["conditions"][name]["ratio_vs_bare"] = {
+                metric: statistics.median(r[metric] for r in runs[name])
+                / statistics.median(r[metric] for r in runs["bare"])
+                for metric in METRICS
+            }
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
