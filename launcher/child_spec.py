@@ -41,6 +41,10 @@ class ChildSpec(Protocol):
     def probe(self, pid: int) -> Probe:
         """Runs on a worker thread: it may block up to its own timeout."""
 
+    def quick_check(self, pid: int) -> Probe | None:
+        """Runs on the supervisor's loop every tick, so it must take microseconds: a failure seen without
+        waiting for the next probe (vLLM's engine process vanishing, say). None when all is well."""
+
     def forget_run(self) -> None:
         """Runs after every exit: drop what was learned about the last run."""
 

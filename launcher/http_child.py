@@ -43,6 +43,9 @@ class HttpChild:
     def before_kill(self, pgid: int) -> None:
         pass
 
+    def quick_check(self, pid: int) -> Probe | None:
+        return None
+
     def probe(self, pid: int) -> Probe:
         for url in self.health_urls:
             status = http_status(url, timeout=defaults.HEALTH_TIMEOUT_S)

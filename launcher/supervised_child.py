@@ -174,6 +174,12 @@ class SupervisedChild:
         if code is not None:
             self._on_exit(now, code)
             return
+        if self.state in (State.HEALTHY, State.UNHEALTHY):
+            pid = self.process.pid
+            quick = self.spec.quick_check(pid) if pid is not None else None
+            if quick is not None and not quick.healthy:
+                self._fail_run(now, quick.detail)
+                return
         self._collect_probe(now)
         if self.state == State.STARTING and self.process is not None:
             self._check_startup_deadline(now)

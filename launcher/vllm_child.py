@@ -39,6 +39,13 @@ def _fresh_private_dir(directory: Path) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def engine_core_pids(api_server_pid: int) -> set[int]:
     """vLLM names its engine processes with setproctitle, so they show in /proc/PID/cmdline."""
     try:
@@ -111,6 +118,16 @@ class VllmChild:
         shutil.rmtree(self.invocation.ipc_dir, ignore_errors=True)
         self._guard.forget_file(str(self.invocation.ipc_dir))
 
+    def quick_check(self, pid: int) -> Probe | None:
+        """The engine processes seen while healthy, still there? The API server notices a dead EngineCore
+        only seconds later, and may exit 0 without saying why; this names the cause at once."""
+        with self._lock:
+            known = tuple(self._engines.get(pid, ()))
+        gone = [engine for engine in known if not _running(engine)]
+        if gone:
+            return Probe(False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True)
+        return None
+
     def probe(self, pid: int) -> Probe:
         self._note_shared_memory(pid)
         with self._lock:
@@ -119,7 +136,7 @@ class VllmChild:
             alive = engine_core_pids(pid)
             gone = sorted(known - alive)
             if gone:
-                return Probe(False, f"its EngineCore (pid {', '.join(map(str, gone))}) is gone", immediate=True)
+                return Probe(False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True)
         status = http_status(self.invocation.target.base_url + "/health", timeout=defaults.HEALTH_TIMEOUT_S)
         if status != 200:
             return Probe(False, "GET /health: " + (f"HTTP {status}" if status else "no answer"))

@@ -57,6 +57,9 @@ class ScriptedChild:
     def before_kill(self, pgid: int) -> None:
         pass
 
+    def quick_check(self, pid: int) -> Probe | None:
+        return None
+
     def probe(self, pid: int) -> Probe:
         return Probe((self.directory / str(pid)).exists(), "no health file")
 
