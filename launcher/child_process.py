@@ -69,8 +69,10 @@ class ChildProcess:
         echo: TextIO | None = None,
         echo_prefix: str = "",
         cwd: Path | None = None,
+        niceness: int = 0,
     ) -> None:
         self.name = name
+        self._niceness = niceness
         self.argv = tuple(argv)
         self._env = dict(env)
         self._log_path = log_path
@@ -110,6 +112,12 @@ class ChildProcess:
             log_file.close()
             raise
         self._guard.watch(self._process.pid)
+        if self._niceness:
+            try:
+                # Right after the fork, before it starts any work of note; its own children inherit it.
+                os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + self._niceness)
+            except OSError:
+                pass
         self._returncode = None
         self._terminated = False
         self._tail.clear()

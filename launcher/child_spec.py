@@ -30,6 +30,7 @@ class ChildSpec(Protocol):
     critical: bool  # giving up on a critical child stops the launcher; on any other it does not
     timing: Timing
     log_path: Path
+    niceness: int  # added to the launcher's own; its processes inherit it
 
     def argv(self) -> tuple[str, ...]: ...
 

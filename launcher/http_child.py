@@ -13,6 +13,7 @@ from launcher.http_probe import http_status
 from launcher.restart_policy import Exit
 
 HELPER_TIMING = Timing(startup_timeout_s=120.0, health_interval_s=5.0, health_failures=3)
+HELPER_NICENESS = 10
 
 
 @dataclass
@@ -25,6 +26,8 @@ class HttpChild:
     environment: dict[str, str]
     timing: Timing = HELPER_TIMING
     critical: bool = False
+    # Monitoring must not take CPU from the model server: helpers run at a lower priority.
+    niceness: int = HELPER_NICENESS
     before_start: Callable[[], None] | None = field(default=None, repr=False)
 
     def argv(self) -> tuple[str, ...]:

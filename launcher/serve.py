@@ -179,7 +179,7 @@ def _write_fleet_targets(settings: Settings, layout: StateLayout, vllm_host: str
     )
     write_fleet_targets(layout.fleet_targets, fleet_target_groups(vllm, exporter))
     if is_loopback(vllm):
-        log.info(
+        log.debug(
             "fleet target list %s advertises %s: a central Prometheus needs --host (and --exporter-host) "
             "bound beyond loopback, and perhaps --advertise-address",
             layout.fleet_targets,

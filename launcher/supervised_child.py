@@ -114,6 +114,7 @@ class SupervisedChild:
             self.spec.log_path,
             self._guard,
             echo_prefix=self._echo_prefix,
+            niceness=self.spec.niceness,
         )
         try:
             self.spec.prepare()

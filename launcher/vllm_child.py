@@ -66,6 +66,7 @@ class VllmChild:
     name = "vllm"
     display_name = "vLLM"
     critical = True
+    niceness = 0
 
     def __init__(self, invocation: VllmInvocation, timing: Timing, log_path: Path, guard: OrphanGuard) -> None:
         self.invocation = invocation

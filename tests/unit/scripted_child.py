@@ -37,6 +37,7 @@ class ScriptedChild:
     name: str = "scripted"
     display_name: str = "scripted"
     critical: bool = True
+    niceness: int = 0
 
     @property
     def log_path(self) -> Path:

@@ -98,3 +98,12 @@ def test_stop_kills_a_child_that_ignores_sigterm_after_the_grace_period(tmp_path
     assert child.last_exit_code == -signal.SIGKILL
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_helper_runs_at_a_lower_priority_than_the_launcher(tmp_path, guard):
+    spec = ScriptedChild(tmp_path, "healthy")
+    spec.niceness = 10
+    child = SupervisedChild(spec, RestartPolicy(1, 60.0, 0.05, 0.2), guard, ProbeRunner(), 2.0)
+    drive(child, lambda c: c.state == State.HEALTHY)
+    assert os.getpriority(os.PRIO_PROCESS, child.process.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
+    child.stop()
