@@ -41,14 +41,13 @@ def _rotate(path: Path) -> None:
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs. Zombies do not count: as PID 1 in a container the
-    launcher inherits vLLM's orphans, and their zombies would make a dead group look alive."""
+    """Whether any process of the group still runs. Zombies do not count: vLLM's orphans are reaped by
+    init, which may take a second (or by us, as PID 1 in a container), and until then their zombies
+    would make a dead group look alive and hold up the stop."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    if os.getpid() != 1:
-        return True
     for process in psutil.process_iter(["status"]):
         try:
             if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
