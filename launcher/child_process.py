@@ -30,6 +30,8 @@ _MAX_PARTIAL_LINE = 64 * 1024
 _ECHO_BACKLOG = 2000  # chunks; beyond it echo drops output rather than stall the child (the log keeps it)
 _REAP_TIMEOUT_S = 2.0
 _BEFORE_KILL_TIMEOUT_S = 1.0
+_FRONT_END_SETTLE_S = 1.0  # an idle vLLM's HTTP server exits within about 0.3 s of its engine
+FRONT_END_ONLY = "its engine has stopped and only its front end is left, waiting for clients to hang up; killing it"
 
 
 def _rotate(path: Path) -> None:
@@ -55,6 +57,22 @@ def group_alive(pgid: int) -> bool:
         except (OSError, psutil.Error):
             continue
     return False
+
+
+class LingeringFrontEnd:
+    """While a child stops: has only its front end been left, for long enough to stop waiting for it?"""
+
+    def __init__(self, only_front_end_left: Callable[[int], bool] | None) -> None:
+        self._check = only_front_end_left
+        self._since: float | None = None
+
+    def expired(self, pid: int, now: float) -> bool:
+        if self._check is None or not self._check(pid):
+            self._since = None
+            return False
+        if self._since is None:
+            self._since = now
+        return now - self._since >= _FRONT_END_SETTLE_S
 
 
 class ChildProcess:
@@ -181,7 +199,7 @@ class ChildProcess:
         return list(self._tail)
 
     def last_meaningful_line(self) -> str:
-        for line in reversed(self._tail):
+        for line in reversed(list(self._tail)):  # list() is atomic; the reader thread appends meanwhile
             if line.strip():
                 return line.strip()
         return "(no output)"
@@ -257,18 +275,28 @@ class ChildProcess:
         return self._returncode
 
     def stop(
-        self, grace: float, term_signal: int = signal.SIGTERM, before_kill: Callable[[int], None] | None = None
+        self,
+        grace: float,
+        term_signal: int = signal.SIGTERM,
+        before_kill: Callable[[int], None] | None = None,
+        only_front_end_left: Callable[[int], bool] | None = None,
     ) -> int | None:
-        """SIGTERM, wait up to `grace` for the whole group, then SIGKILL the group; blocks meanwhile."""
+        """SIGTERM, wait up to `grace` for the whole group (less once only its front end lingers), then
+        SIGKILL the group; blocks meanwhile."""
         process = self._process
         if process is None:
             return self._returncode
         deadline = time.monotonic() + grace
+        lingering = LingeringFrontEnd(only_front_end_left)
         self.terminate(term_signal)
         while time.monotonic() < deadline and not self.finished():
+            if lingering.expired(process.pid, time.monotonic()):
+                log.info("%s: " + FRONT_END_ONLY, self.name)
+                break
             time.sleep(0.05)
         if not self.finished():
-            log.warning("%s did not exit within %.1f s of SIGTERM; killing its process group", self.name, grace)
+            if time.monotonic() >= deadline:
+                log.warning("%s did not exit within %.1f s of SIGTERM; killing its process group", self.name, grace)
             self.kill_group(before_kill)
         return self.finalize()
 

@@ -49,6 +49,11 @@ class ChildSpec(Protocol):
     def forget_run(self) -> None:
         """Runs after every exit: drop what was learned about the last run."""
 
+    def only_front_end_left(self, pid: int) -> bool:
+        """Asked every tick while the child stops, so it must be cheap. True when its real work
+        has ended and only a front end lingers (vLLM's HTTP server waiting for clients to hang up): the
+        rest of the grace period would buy nothing."""
+
     def before_kill(self, pgid: int) -> None:
         """Runs just before the child's process group is SIGKILLed, while it can still be inspected."""
 

@@ -43,6 +43,9 @@ class HttpChild:
     def forget_run(self) -> None:
         pass
 
+    def only_front_end_left(self, pid: int) -> bool:
+        return False
+
     def before_kill(self, pgid: int) -> None:
         pass
 

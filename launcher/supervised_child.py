@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from launcher import defaults
-from launcher.child_process import ChildProcess
+from launcher.child_process import FRONT_END_ONLY, ChildProcess, LingeringFrontEnd
 from launcher.child_spec import ChildSpec, Probe
 from launcher.errors import ARGPARSE_EXIT, EXIT_GAVE_UP
 from launcher.orphan_guard import OrphanGuard
@@ -62,6 +62,7 @@ def describe_code(code: int | None) -> str:
 class _Stopping:
     deadline: float
     exit: Exit
+    lingering: LingeringFrontEnd
 
 
 class SupervisedChild:
@@ -137,7 +138,11 @@ class SupervisedChild:
     def stop(self, grace_s: float | None = None) -> None:
         """The final stop: blocks for up to the grace period. A restart in progress is abandoned."""
         if self.process is not None:
-            code = self.process.stop(self._grace if grace_s is None else grace_s, before_kill=self.spec.before_kill)
+            code = self.process.stop(
+                self._grace if grace_s is None else grace_s,
+                before_kill=self.spec.before_kill,
+                only_front_end_left=self.spec.only_front_end_left,
+            )
             self.last_exit_code = code if code is not None else self.last_exit_code
             self.process = None
             self._forget_run()
@@ -270,15 +275,22 @@ class SupervisedChild:
         assert self.process is not None
         self.process.terminate()
         self._pending = None
-        self._stopping = _Stopping(deadline=now + grace, exit=exit)
+        self._stopping = _Stopping(now + grace, exit, LingeringFrontEnd(self.spec.only_front_end_left))
         self._set_state(State.STOPPING)
 
     def _continue_stopping(self, now: float) -> None:
         assert self.process is not None and self._stopping is not None
         if not self.process.finished():
-            if now < self._stopping.deadline:
+            pid = self.process.pid
+            front_end_only = pid is not None and self._stopping.lingering.expired(pid, now)
+            if now < self._stopping.deadline and not front_end_only:
                 return
-            log.warning("%s did not stop within its grace period; killing its process group", self.spec.display_name)
+            if front_end_only:
+                log.info("%s: " + FRONT_END_ONLY, self.spec.display_name)
+            else:
+                log.warning(
+                    "%s did not stop within its grace period; killing its process group", self.spec.display_name
+                )
             self.process.kill_group(self.spec.before_kill)
         code = self.process.finalize()
         if self.last_exit_code is None or code is not None:

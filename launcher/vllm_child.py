@@ -129,6 +129,17 @@ class VllmChild:
             return Probe(False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True)
         return None
 
+    def only_front_end_left(self, pid: int) -> bool:
+        """vLLM 0.32 with streams in flight stops its engine at once, then its HTTP server waits for the
+        clients to hang up, 30 s and more; the streams were aborted with the engine, so nothing is lost."""
+        if not _running(pid):
+            return False
+        with self._lock:
+            known = tuple(self._engines.get(pid, ()))
+        if known:
+            return not any(_running(engine) for engine in known)
+        return not engine_core_pids(pid)  # stopped before a probe saw it healthy: look (a walk of /proc)
+
     def probe(self, pid: int) -> Probe:
         self._note_shared_memory(pid)
         with self._lock:

@@ -58,6 +58,9 @@ class ScriptedChild:
     def before_kill(self, pgid: int) -> None:
         pass
 
+    def only_front_end_left(self, pid: int) -> bool:
+        return False
+
     def quick_check(self, pid: int) -> Probe | None:
         return None
 
