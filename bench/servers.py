@@ -105,6 +105,18 @@ class Server:
         except psutil.Error:
             return []
 
+    def cpu_seconds_by_role(self) -> dict[str, float]:
+        """CPU seconds used so far by each part of the tree: the launcher itself, its helpers, vLLM."""
+        used: dict[str, float] = {}
+        for process in self.tree():
+            try:
+                role = _role(process, self.process.pid)
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            used[role] = used.get(role, 0.0) + times.user + times.system
+        return used
+
     def stop(self, timeout: float = 60.0) -> float:
         """Seconds from SIGTERM until every process of the tree is gone."""
         pids = [process.pid for process in self.tree()]
@@ -127,6 +139,20 @@ class Server:
         self.process.wait(timeout=10)
         shutil.rmtree(self.workdir, ignore_errors=True)
         return elapsed
+
+
+def _role(process: psutil.Process, launcher_pid: int) -> str:
+    if process.pid == launcher_pid:
+        return "launcher"
+    argv = process.cmdline()
+    command = " ".join(argv)
+    if "launcher.orphan_guard" in command:
+        return "orphan_guard"
+    if "launcher exporter" in command:
+        return "exporter"
+    if argv and Path(argv[0]).name == "prometheus":
+        return "prometheus"
+    return "vllm"
 
 
 def _alive(pid: int) -> bool:

@@ -5,6 +5,8 @@ serve-with-monitoring with its exporter and Prometheus scraping every 5 s and ev
 
 Conditions alternate round by round (A B C, B C A, C A B, ...), each on a freshly started server. Prints
 JSON: per condition the medians with min-max, and each metric as a ratio against bare from the same run.
+Under the launcher it also reports the CPU its helpers (the launcher itself, the exporter, Prometheus)
+used while `vllm bench serve` ran, in % of one core.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from bench.load import METRICS, vllm_bench
@@ -20,16 +23,24 @@ from bench.servers import seconds_until_prometheus_has_every_target, start_bare,
 from bench.stats import machine, summary
 
 CONDITIONS = {"bare": None, "monitored-5s": 5.0, "monitored-1s": 1.0}
+HELPERS = ("launcher", "exporter", "prometheus")
 
 
 def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
+    """The load's metrics, plus for the launcher each helper's CPU during the load, in % of one core."""
     server = start_bare(model) if name == "bare" else start_launcher(model, scrape_interval=CONDITIONS[name])
     try:
         server.wait_healthy()
         if server.prometheus_port:
             seconds_until_prometheus_has_every_target(server)
         vllm_bench(server.base_url, model, num_prompts=min(20, num_prompts))  # warm-up, not measured
-        return vllm_bench(server.base_url, model, num_prompts=num_prompts)
+        before, started = server.cpu_seconds_by_role(), time.monotonic()
+        result = vllm_bench(server.base_url, model, num_prompts=num_prompts)
+        after, elapsed = server.cpu_seconds_by_role(), time.monotonic() - started
+        for role in HELPERS:
+            if role in after:
+                result[f"{role}_cpu_pct"] = 100 * (after[role] - before.get(role, 0.0)) / elapsed
+        return result
     finally:
         server.stop()
 
@@ -52,6 +63,11 @@ def main() -> None:
     report = {"machine": machine(), "rounds": args.rounds, "num_prompts": args.num_prompts, "conditions": {}}
     for name, results in runs.items():
         report["conditions"][name] = {metric: summary([r[metric] for r in results]) for metric in METRICS}
+        helper_cpu = {role: [r[f"{role}_cpu_pct"] for r in results if f"{role}_cpu_pct" in r] for role in HELPERS}
+        if any(helper_cpu.values()):
+            report["conditions"][name]["helper_cpu_pct_of_one_core"] = {
+                role: summary(values) for role, values in helper_cpu.items() if values
+            }
     if "bare" in runs:
         for name in conditions:
             if name == "bare":
