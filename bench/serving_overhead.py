@@ -37,7 +37,7 @@ def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
         before, started = server.cpu_seconds_by_role(), time.monotonic()
         result = vllm_bench(server.base_url, model, num_prompts=num_prompts)
         after, elapsed = server.cpu_seconds_by_role(), time.monotonic() - started
-        for role in HELPERS:
+        for role in HELPERS if server.kind == "launcher" else ():
             if role in after:
                 result[f"{role}_cpu_pct"] = 100 * (after[role] - before.get(role, 0.0)) / elapsed
         return result
