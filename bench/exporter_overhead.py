@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 from prometheus_client.exposition import choose_encoder
 
-from bench.stats import machine, percentile, summary
+from bench.stats import log_round, machine, percentile, summary
 from observability.exporter.build import build_registry
 from tests.standins.standin_gpu_exporter import standin_with
 
@@ -98,7 +98,7 @@ def main() -> None:
             "collection_cpu_ms": collection_cpu_ms(gpu_count, args.collections),
         }
         results["rows"].append(row)
-        print(json.dumps(row), file=sys.stderr)
+        log_round(**row)
     baseline = results["rows"][0]
     for row in results["rows"]:
         row["scrape_p99_ratio_vs_first"] = row["scrape_ms_p99"] / baseline["scrape_ms_p99"]

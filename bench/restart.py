@@ -10,14 +10,13 @@ import argparse
 import json
 import signal
 import statistics
-import sys
 import time
 import urllib.request
 
 import psutil
 
 from bench.servers import start_bare, start_launcher, tiny_model_dir
-from bench.stats import machine, summary
+from bench.stats import log_round, machine, summary
 
 
 def _healthy(url: str) -> bool:
@@ -69,7 +68,7 @@ def main() -> None:
                     raise RuntimeError("no recovery within 300 s")
                 time.sleep(0.05)
             restarts.append(time.monotonic() - killed)
-            print(json.dumps({"round": round_index, "restart_s": restarts[-1]}), file=sys.stderr, flush=True)
+            log_round(round=round_index, restart_s=restarts[-1])
             time.sleep(2)
     finally:
         launcher.stop()

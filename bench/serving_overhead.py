@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 from bench.load import METRICS, vllm_bench
 from bench.servers import seconds_until_prometheus_has_every_target, start_bare, start_launcher, tiny_model_dir
-from bench.stats import machine, summary
+from bench.stats import log_round, machine, rotated, summary
 
 CONDITIONS = {"bare": None, "monitored-5s": 5.0, "monitored-1s": 1.0}
 HELPERS = ("launcher", "exporter", "prometheus")
@@ -55,11 +54,10 @@ def main() -> None:
     model = tiny_model_dir()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in conditions}
     for round_index in range(args.rounds):
-        order = conditions[round_index % len(conditions) :] + conditions[: round_index % len(conditions)]
-        for name in order:
+        for name in rotated(conditions, round_index):
             result = run_condition(name, model, args.num_prompts)
             runs[name].append(result)
-            print(json.dumps({"round": round_index, "condition": name, **result}), file=sys.stderr, flush=True)
+            log_round(round=round_index, condition=name, **result)
     report = {"machine": machine(), "rounds": args.rounds, "num_prompts": args.num_prompts, "conditions": {}}
     for name, results in runs.items():
         report["conditions"][name] = {metric: summary([r[metric] for r in results]) for metric in METRICS}

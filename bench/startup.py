@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 
 from bench.servers import seconds_until_prometheus_has_every_target, start_bare, start_launcher, tiny_model_dir
-from bench.stats import machine, summary
+from bench.stats import log_round, machine, rotated, summary
 
 
 def main() -> None:
@@ -25,7 +24,7 @@ def main() -> None:
     healthy: dict[str, list[float]] = {kind: [] for kind in kinds}
     first_sample: list[float] = []
     for round_index in range(args.rounds):
-        for kind in kinds if round_index % 2 == 0 else list(reversed(kinds)):
+        for kind in rotated(kinds, round_index):
             server = start_bare(model) if kind == "bare" else start_launcher(model, scrape_interval=5.0)
             try:
                 healthy[kind].append(server.wait_healthy())
@@ -33,11 +32,7 @@ def main() -> None:
                     first_sample.append(seconds_until_prometheus_has_every_target(server))
             finally:
                 server.stop()
-            print(
-                json.dumps({"round": round_index, "kind": kind, "healthy_s": healthy[kind][-1]}),
-                file=sys.stderr,
-                flush=True,
-            )
+            log_round(round=round_index, kind=kind, healthy_s=healthy[kind][-1])
     report = {
         "machine": machine(),
         "rounds": args.rounds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -16,6 +17,17 @@ def percentile(values: Sequence[float], fraction: float) -> float:
         return float("nan")
     position = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[position]
+
+
+def rotated(items: Sequence[str], round_index: int) -> list[str]:
+    """The run order for one round: A B C, then B C A, C A B, ... so no condition always runs first."""
+    shift = round_index % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def log_round(**fields: object) -> None:
+    """One line of progress per run on stderr; stdout carries only the final JSON report."""
+    print(json.dumps(fields), file=sys.stderr, flush=True)
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:

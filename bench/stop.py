@@ -11,12 +11,11 @@ import argparse
 import http.client
 import json
 import statistics
-import sys
 import threading
 from pathlib import Path
 
 from bench.servers import start_bare, start_launcher, tiny_model_dir
-from bench.stats import machine, summary
+from bench.stats import log_round, machine, rotated, summary
 from launcher.tiny_model import TINY_MODEL_NAME
 
 
@@ -59,13 +58,9 @@ def main() -> None:
     model = tiny_model_dir()
     seconds: dict[str, list[float]] = {case: [] for case in cases}
     for round_index in range(args.rounds):
-        for case in cases[round_index % len(cases) :] + cases[: round_index % len(cases)]:
+        for case in rotated(cases, round_index):
             seconds[case].append(run_case(case, model, args.grace))
-            print(
-                json.dumps({"round": round_index, "case": case, "stop_s": seconds[case][-1]}),
-                file=sys.stderr,
-                flush=True,
-            )
+            log_round(round=round_index, case=case, stop_s=seconds[case][-1])
     report = {
         "machine": machine(),
         "grace_s": args.grace,
