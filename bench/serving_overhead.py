@@ -1,12 +1,14 @@
 """Serving overhead: `vllm bench serve` against bare `vllm serve` and against the same server under
 serve-with-monitoring with its exporter and Prometheus scraping every 5 s and every 1 s.
 
-    python -m bench.serving_overhead [--rounds 5] [--num-prompts 200]
+    python -m bench.serving_overhead [--rounds 5] [--num-prompts 1000]
 
-Conditions alternate round by round (A B C, B C A, C A B, ...), each on a freshly started server. Prints
-JSON: per condition the medians with min-max, and each metric as a ratio against bare from the same run.
-Under the launcher it also reports the CPU its helpers (the launcher itself, the exporter, Prometheus)
-used while `vllm bench serve` ran, in % of one core.
+Conditions alternate round by round (A B C D, B C D A, ...), each on a freshly started server. A second,
+independent bare series ("bare-again") is the A/A control: how far two runs of the same bare server
+differ on this machine is the noise any overhead is judged against. Prints JSON: per condition the
+medians with min-max, each metric as a ratio against bare (of the medians, and per round with the
+A/A band), vLLM's own CPU per request, and under the launcher the CPU its helpers (the launcher
+itself, the exporter, Prometheus) used while the load ran, in % of one core.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from bench.load import METRICS, vllm_bench
 from bench.servers import seconds_until_prometheus_has_every_target, start_bare, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, rotated, summary
 
-CONDITIONS = {"bare": None, "monitored-5s": 5.0, "monitored-1s": 1.0}
+BASELINE = "bare"
+CONTROL = "bare-again"
+CONDITIONS = {BASELINE: None, CONTROL: None, "monitored-5s": 5.0, "monitored-1s": 1.0}
 HELPERS = ("launcher", "exporter", "prometheus")
 
 
 def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
-    """The load's metrics, plus for the launcher each helper's CPU during the load, in % of one core."""
-    server = start_bare(model) if name == "bare" else start_launcher(model, scrape_interval=CONDITIONS[name])
+    """The load's metrics, vLLM's CPU per request, and for the launcher each helper's CPU during the
+    load in % of one core."""
+    interval = CONDITIONS[name]
+    server = start_bare(model) if interval is None else start_launcher(model, scrape_interval=interval)
     try:
         server.wait_healthy()
         if server.prometheus_port:
@@ -36,6 +42,7 @@ def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
         before, started = server.cpu_seconds_by_role(), time.monotonic()
         result = vllm_bench(server.base_url, model, num_prompts=num_prompts)
         after, elapsed = server.cpu_seconds_by_role(), time.monotonic() - started
+        result["vllm_cpu_ms_per_request"] = 1000 * (after["vllm"] - before.get("vllm", 0.0)) / num_prompts
         for role in HELPERS if server.kind == "launcher" else ():
             if role in after:
                 result[f"{role}_cpu_pct"] = 100 * (after[role] - before.get(role, 0.0)) / elapsed
@@ -44,13 +51,39 @@ def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
         server.stop()
 
 
+def per_round_ratios(runs: dict[str, list[dict[str, float]]], name: str, metric: str) -> list[float]:
+    """Each round's value against bare's from the same round: the pairing cancels slow drifts."""
+    return [run[metric] / base[metric] for run, base in zip(runs[name], runs[BASELINE], strict=True) if base[metric]]
+
+
+def compare(runs: dict[str, list[dict[str, float]]], name: str) -> dict[str, dict]:
+    comparison: dict[str, dict] = {
+        "ratio_vs_bare": {
+            metric: statistics.median(r[metric] for r in runs[name])
+            / statistics.median(r[metric] for r in runs[BASELINE])
+            for metric in METRICS
+        },
+        "ratio_per_round": {metric: summary(per_round_ratios(runs, name, metric)) for metric in METRICS},
+    }
+    if CONTROL in runs and name != CONTROL:
+        comparison["within_noise"] = {}
+        for metric in METRICS:
+            band = per_round_ratios(runs, CONTROL, metric)
+            median = statistics.median(per_round_ratios(runs, name, metric))
+            comparison["within_noise"][metric] = min(band) <= median <= max(band)
+    return comparison
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--rounds", type=int, default=5)
-    options.add_argument("--num-prompts", type=int, default=200)
+    options.add_argument("--num-prompts", type=int, default=1000)
     options.add_argument("--conditions", default=",".join(CONDITIONS))
     args = options.parse_args()
     conditions = args.conditions.split(",")
+    unknown = sorted(set(conditions) - set(CONDITIONS))
+    if unknown or BASELINE not in conditions:
+        options.error(f"--conditions must include {BASELINE} and name only {', '.join(CONDITIONS)}")
     model = tiny_model_dir()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in conditions}
     for round_index in range(args.rounds):
@@ -60,21 +93,16 @@ def main() -> None:
             log_round(round=round_index, condition=name, **result)
     report = {"machine": machine(), "rounds": args.rounds, "num_prompts": args.num_prompts, "conditions": {}}
     for name, results in runs.items():
-        report["conditions"][name] = {metric: summary([r[metric] for r in results]) for metric in METRICS}
+        entry = {metric: summary([r[metric] for r in results]) for metric in METRICS}
+        entry["vllm_cpu_ms_per_request"] = summary([r["vllm_cpu_ms_per_request"] for r in results])
         helper_cpu = {role: [r[f"{role}_cpu_pct"] for r in results if f"{role}_cpu_pct" in r] for role in HELPERS}
         if any(helper_cpu.values()):
-            report["conditions"][name]["helper_cpu_pct_of_one_core"] = {
+            entry["helper_cpu_pct_of_one_core"] = {
                 role: summary(values) for role, values in helper_cpu.items() if values
             }
-    if "bare" in runs:
-        for name in conditions:
-            if name == "bare":
-                continue
-            report["conditions"][name]["ratio_vs_bare"] = {
-                metric: statistics.median(r[metric] for r in runs[name])
-                / statistics.median(r[metric] for r in runs["bare"])
-                for metric in METRICS
-            }
+        if name != BASELINE:
+            entry.update(compare(runs, name))
+        report["conditions"][name] = entry
     print(json.dumps(report, indent=1))
 
 
