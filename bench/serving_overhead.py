@@ -7,14 +7,15 @@ Conditions alternate round by round (A B C D, B C D A, ...), each on a freshly s
 independent bare series ("bare-again") is the A/A control: how far two runs of the same bare server
 differ on this machine is the noise any overhead is judged against. Prints JSON: per condition the
 medians with min-max, each metric as a ratio against bare (of the medians, and per round with the
-A/A band), vLLM's own CPU per request, and under the launcher the CPU its helpers (the launcher
-itself, the exporter, Prometheus) used while the load ran, in % of one core.
+A/A band), and under the launcher the CPU its helpers (the launcher itself, the exporter, Prometheus)
+used while the load ran, in % of one core.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -30,8 +31,7 @@ HELPERS = ("launcher", "exporter", "prometheus")
 
 
 def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
-    """The load's metrics, vLLM's CPU per request, and for the launcher each helper's CPU during the
-    load in % of one core."""
+    """The load's metrics, plus for the launcher each helper's CPU during the load, in % of one core."""
     interval = CONDITIONS[name]
     server = start_bare(model) if interval is None else start_launcher(model, scrape_interval=interval)
     try:
@@ -42,7 +42,6 @@ def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
         before, started = server.cpu_seconds_by_role(), time.monotonic()
         result = vllm_bench(server.base_url, model, num_prompts=num_prompts)
         after, elapsed = server.cpu_seconds_by_role(), time.monotonic() - started
-        result["vllm_cpu_ms_per_request"] = 1000 * (after["vllm"] - before.get("vllm", 0.0)) / num_prompts
         for role in HELPERS if server.kind == "launcher" else ():
             if role in after:
                 result[f"{role}_cpu_pct"] = 100 * (after[role] - before.get(role, 0.0)) / elapsed
@@ -53,7 +52,11 @@ def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
 
 def per_round_ratios(runs: dict[str, list[dict[str, float]]], name: str, metric: str) -> list[float]:
     """Each round's value against bare's from the same round: the pairing cancels slow drifts."""
-    return [run[metric] / base[metric] for run, base in zip(runs[name], runs[BASELINE], strict=True) if base[metric]]
+    return [
+        run[metric] / base[metric]
+        for run, base in zip(runs[name], runs[BASELINE], strict=True)
+        if run[metric] and base[metric]
+    ]
 
 
 def compare(runs: dict[str, list[dict[str, float]]], name: str) -> dict[str, dict]:
@@ -66,11 +69,14 @@ def compare(runs: dict[str, list[dict[str, float]]], name: str) -> dict[str, dic
         "ratio_per_round": {metric: summary(per_round_ratios(runs, name, metric)) for metric in METRICS},
     }
     if CONTROL in runs and name != CONTROL:
-        comparison["within_noise"] = {}
+        comparison["a_a_band"], comparison["within_noise"] = {}, {}
         for metric in METRICS:
-            band = per_round_ratios(runs, CONTROL, metric)
+            # Two bare series differ by chance in either direction, so the band is symmetric about 1:
+            # as wide as the farthest any round of the control strayed from its bare partner.
+            spread = max(abs(math.log(ratio)) for ratio in per_round_ratios(runs, CONTROL, metric))
             median = statistics.median(per_round_ratios(runs, name, metric))
-            comparison["within_noise"][metric] = min(band) <= median <= max(band)
+            comparison["a_a_band"][metric] = [math.exp(-spread), math.exp(spread)]
+            comparison["within_noise"][metric] = abs(math.log(median)) <= spread
     return comparison
 
 
@@ -94,7 +100,6 @@ def main() -> None:
     report = {"machine": machine(), "rounds": args.rounds, "num_prompts": args.num_prompts, "conditions": {}}
     for name, results in runs.items():
         entry = {metric: summary([r[metric] for r in results]) for metric in METRICS}
-        entry["vllm_cpu_ms_per_request"] = summary([r["vllm_cpu_ms_per_request"] for r in results])
         helper_cpu = {role: [r[f"{role}_cpu_pct"] for r in results if f"{role}_cpu_pct" in r] for role in HELPERS}
         if any(helper_cpu.values()):
             entry["helper_cpu_pct_of_one_core"] = {
