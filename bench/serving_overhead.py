@@ -62,19 +62,22 @@ def per_round_ratios(runs: dict[str, list[dict[str, float]]], name: str, metric:
 def compare(runs: dict[str, list[dict[str, float]]], name: str) -> dict[str, dict]:
     comparison: dict[str, dict] = {
         "ratio_vs_bare": {
-            metric: statistics.median(r[metric] for r in runs[name])
-            / statistics.median(r[metric] for r in runs[BASELINE])
+            metric: statistics.median(r[metric] for r in runs[name]) / base
             for metric in METRICS
+            if (base := statistics.median(r[metric] for r in runs[BASELINE]))
         },
         "ratio_per_round": {metric: summary(per_round_ratios(runs, name, metric)) for metric in METRICS},
     }
     if CONTROL in runs and name != CONTROL:
         comparison["a_a_band"], comparison["within_noise"] = {}, {}
         for metric in METRICS:
+            control, ratios = per_round_ratios(runs, CONTROL, metric), per_round_ratios(runs, name, metric)
+            if not control or not ratios:
+                continue  # a metric that came out 0 (no stream produced a second token) has no ratio
             # Two bare series differ by chance in either direction, so the band is symmetric about 1:
             # as wide as the farthest any round of the control strayed from its bare partner.
-            spread = max(abs(math.log(ratio)) for ratio in per_round_ratios(runs, CONTROL, metric))
-            median = statistics.median(per_round_ratios(runs, name, metric))
+            spread = max(abs(math.log(ratio)) for ratio in control)
+            median = statistics.median(ratios)
             comparison["a_a_band"][metric] = [math.exp(-spread), math.exp(spread)]
             comparison["within_noise"][metric] = abs(math.log(median)) <= spread
     return comparison
