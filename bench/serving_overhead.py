@@ -90,9 +90,10 @@ def main() -> None:
     options.add_argument("--conditions", default=",".join(CONDITIONS))
     args = options.parse_args()
     conditions = args.conditions.split(",")
-    unknown = sorted(set(conditions) - set(CONDITIONS))
-    if unknown or BASELINE not in conditions:
+    if not set(conditions) <= CONDITIONS.keys() or BASELINE not in conditions:
         options.error(f"--conditions must include {BASELINE} and name only {', '.join(CONDITIONS)}")
+    if args.rounds < 1 or args.num_prompts < 1:
+        options.error("--rounds and --num-prompts must be at least 1")
     model = tiny_model_dir()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in conditions}
     for round_index in range(args.rounds):
