@@ -59,6 +59,18 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def stopped_members(pgid: int) -> list[int]:
+    """Members of the group frozen by a stop signal (SIGSTOP, a debugger, a cgroup freezer)."""
+    found = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if process.info["status"] == psutil.STATUS_STOPPED and os.getpgid(process.pid) == pgid:
+                found.append(process.pid)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
 class LingeringFrontEnd:
     """While a child stops: has only its front end been left, for long enough to stop waiting for it?"""
 
@@ -235,6 +247,23 @@ class ChildProcess:
                 os.killpg(process.pid, term_signal)  # the leader is gone; its stragglers get the same grace
         except (ProcessLookupError, PermissionError):
             pass
+        self._continue_stopped(process.pid)
+
+    def _continue_stopped(self, pgid: int) -> None:
+        """A stopped process acts on SIGTERM only once continued: without this it would sit out the
+        whole grace period and die by SIGKILL, its shutdown never run."""
+        frozen = stopped_members(pgid)
+        if not frozen:
+            return
+        try:
+            os.killpg(pgid, signal.SIGCONT)
+        except (ProcessLookupError, PermissionError):
+            return
+        log.warning(
+            "%s: pid %s was stopped (SIGSTOP or a freezer); continued it so that it can act on SIGTERM",
+            self.name,
+            ", ".join(map(str, frozen)),
+        )
 
     def kill_group(self, before_kill: Callable[[int], None] | None = None) -> None:
         """SIGKILL the whole group. `before_kill(pgid)` runs first (bounded), while the group can be inspected."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from launcher.restart_policy import Exit
+from launcher.supervisor_state import EngineReport
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,8 @@ class Probe:
     healthy: bool
     detail: str = ""
     immediate: bool = False  # restart now rather than after `health_failures` misses in a row
+    cause: str = "unhealthy"  # counted per child in the status file: unhealthy, engine_lost, stalled ...
+    stalled: bool = False  # alive and answering, but its work does not move: shown as the state "stalled"
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,6 @@ class ChildSpec(Protocol):
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         """A reason when this exit means restarting is pointless (for example, rejected arguments)."""
+
+    def engine_report(self) -> EngineReport | None:
+        """What the child's own metrics say of its progress, for the status file; None for a plain helper."""

@@ -22,6 +22,9 @@ HEALTH_TIMEOUT_S = 5.0
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 60.0
 PROGRESS_EVERY_S = 15.0
+# Work pending and nothing moving for this long: the engine is hung (a CUDA or NCCL hang, a deadlock).
+# Long enough for the slowest single step of a big model (a long prefill without chunking).
+STALL_TIMEOUT_S = 120.0
 
 # Monitoring.
 SCRAPE_INTERVAL_S = 5.0

@@ -59,6 +59,9 @@ class HttpChild:
                 return Probe(False, f"GET {url}: " + (f"HTTP {status}" if status else "no answer"))
         return Probe(True)
 
+    def engine_report(self) -> None:
+        return None
+
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         if not exit.ever_healthy and exit.code == ARGPARSE_EXIT:
             return f"{self.display_name} rejected its command line (exit 2); see {self.log_path}"

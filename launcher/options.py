@@ -102,6 +102,13 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "N",
     ),
     LauncherOption(
+        "--stall-timeout",
+        "restart vLLM when requests are pending and its /metrics show no progress for this long; 0 disables",
+        parse.seconds,
+        defaults.STALL_TIMEOUT_S,
+        "SECONDS",
+    ),
+    LauncherOption(
         "--exporter-port",
         "port of the GPU/host exporter's /metrics",
         parse.port,

@@ -13,6 +13,7 @@ class Exit:
     code: int | None  # None: we killed it (failed health checks or start-up timeout)
     reason: str
     ever_healthy: bool
+    cause: str = "exited"  # exited, unhealthy, engine_lost, stalled, startup_timeout, could_not_start
 
 
 @dataclass

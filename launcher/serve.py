@@ -139,7 +139,7 @@ def serve(command_line: CommandLine) -> int:
         def supervise(spec: ChildSpec, echo_prefix: str = "") -> None:
             supervisor.add(SupervisedChild(spec, _policy(settings), guard, probes, settings.grace_period, echo_prefix))
 
-        supervise(VllmChild(invocation, timing, layout.log_file("vllm"), guard))
+        supervise(VllmChild(invocation, timing, layout.log_file("vllm"), guard, settings.stall_timeout))
         urls = {"vllm": target.base_url}
         if not settings.no_exporter:
             supervise(exporter_child(settings, layout), "[exporter] ")

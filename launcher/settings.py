@@ -22,6 +22,7 @@ class Settings:
     restart_window: float
     health_interval: float
     health_failures: int
+    stall_timeout: float
     allow_usage_stats: bool
     exporter_port: int
     exporter_host: str

@@ -7,6 +7,7 @@ another child's trouble, is seen within a tick.
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import signal
@@ -24,7 +25,9 @@ from launcher.restart_policy import Exit, RestartPolicy
 
 log = logging.getLogger(__name__)
 
-_PROBE_DEADLINE_S = defaults.HEALTH_TIMEOUT_S + 5.0  # a probe stuck longer than this counts as failed
+# A probe is a GET of /health, then perhaps one of /metrics, each with its own timeout; one stuck longer
+# than both counts as failed.
+_PROBE_DEADLINE_S = 2 * defaults.HEALTH_TIMEOUT_S + 5.0
 _STRAGGLER_GRACE_S = 5.0  # after the main process exits on its own, for the rest of its group
 _FORGET_TIMEOUT_S = 2.0
 
@@ -33,6 +36,7 @@ class State(enum.StrEnum):
     STARTING = "starting"
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
+    STALLED = "stalled"  # alive and answering, but its work does not move: being stopped for a restart
     STOPPING = "stopping"
     BACKOFF = "backoff"
     STOPPED = "stopped"
@@ -89,6 +93,8 @@ class SupervisedChild:
         self.started_at: float | None = None
         self.ready_at: float | None = None
         self.ever_ready = False
+        self.reason = ""  # why it is not healthy, while it is not
+        self.failures: collections.Counter[str] = collections.Counter()  # cause -> count
         self._run_was_healthy = False
         self._next_start_at = 0.0
         self._next_probe_at = 0.0
@@ -122,7 +128,9 @@ class SupervisedChild:
             self.process.start()
         except OSError as error:
             self.process = None
-            self._handle_exit(now, Exit(code=127, reason=f"could not start: {error}", ever_healthy=False))
+            self._handle_exit(
+                now, Exit(code=127, reason=f"could not start: {error}", ever_healthy=False, cause="could_not_start")
+            )
             return
         log.info("started %s (pid %s); log: %s", self.spec.display_name, self.process.pid, self.spec.log_path)
         self.started_at = time.time()
@@ -132,6 +140,7 @@ class SupervisedChild:
         self._stopping = None
         self._next_probe_at = now + self.spec.timing.startup_probe_interval_s
         self._next_progress_at = now + defaults.PROGRESS_EVERY_S
+        self.reason = ""
         self._set_state(State.STARTING)
         self._started_monotonic = now
 
@@ -172,7 +181,7 @@ class SupervisedChild:
             if now >= self._next_start_at:
                 self.start(now)
             return
-        if self.state == State.STOPPING:
+        if self._stopping is not None:
             self._continue_stopping(now)
             return
         assert self.process is not None
@@ -184,7 +193,7 @@ class SupervisedChild:
             pid = self.process.pid
             quick = self.spec.quick_check(pid) if pid is not None else None
             if quick is not None and not quick.healthy:
-                self._fail_run(now, quick.detail)
+                self._fail_run(now, quick.detail, quick.cause)
                 return
         self._collect_probe(now)
         if self.state == State.STARTING and self.process is not None:
@@ -199,7 +208,9 @@ class SupervisedChild:
     def _check_startup_deadline(self, now: float) -> None:
         elapsed = now - self._started_monotonic
         if elapsed >= self.spec.timing.startup_timeout_s:
-            self._fail_run(now, f"did not become healthy within {self.spec.timing.startup_timeout_s:.0f} s")
+            self._fail_run(
+                now, f"did not become healthy within {self.spec.timing.startup_timeout_s:.0f} s", "startup_timeout"
+            )
             return
         if now >= self._next_progress_at:
             self._next_progress_at = now + defaults.PROGRESS_EVERY_S
@@ -243,12 +254,13 @@ class SupervisedChild:
         if starting:
             return  # not up yet; the start-up deadline decides
         self._misses += 1
+        self.reason = probe.detail
         self._set_state(State.UNHEALTHY)
         # After a miss, probe again within a second: N misses in a row then take seconds, not minutes.
         self._next_probe_at = now + min(interval, 1.0)
         if probe.immediate or self._misses >= self.spec.timing.health_failures:
             what = probe.detail if probe.immediate else f"{self._misses} failed health checks ({probe.detail})"
-            self._fail_run(now, what)
+            self._fail_run(now, what, probe.cause, stalled=probe.stalled)
         else:
             log.warning(
                 "%s health check failed (%d of %d): %s",
@@ -267,16 +279,18 @@ class SupervisedChild:
             log.info("%s is healthy after %.1f s", self.spec.display_name, now - self._started_monotonic)
         else:
             log.info("%s is healthy again", self.spec.display_name)
+        self.reason = ""
         self._set_state(State.HEALTHY)
 
     # -- failures --------------------------------------------------------------------------------
 
-    def _begin_stop(self, now: float, exit: Exit, grace: float) -> None:
+    def _begin_stop(self, now: float, exit: Exit, grace: float, state: State = State.STOPPING) -> None:
         assert self.process is not None
         self.process.terminate()
         self._pending = None
         self._stopping = _Stopping(now + grace, exit, LingeringFrontEnd(self.spec.only_front_end_left))
-        self._set_state(State.STOPPING)
+        self.reason = exit.reason.split("; last output: ", 1)[0]
+        self._set_state(state)
 
     def _continue_stopping(self, now: float) -> None:
         assert self.process is not None and self._stopping is not None
@@ -300,13 +314,13 @@ class SupervisedChild:
         stopping, self._stopping = self._stopping, None
         self._handle_exit(now, stopping.exit)
 
-    def _fail_run(self, now: float, reason: str) -> None:
+    def _fail_run(self, now: float, reason: str, cause: str, stalled: bool = False) -> None:
         """The child is alive but judged failed: stop it (over the next ticks), then treat it like an exit."""
         assert self.process is not None
         tail = self.process.last_meaningful_line()
         log.warning("%s %s; stopping it", self.spec.display_name, reason)
-        exit = Exit(code=None, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
-        self._begin_stop(now, exit, self._grace)
+        exit = Exit(code=None, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy, cause=cause)
+        self._begin_stop(now, exit, self._grace, State.STALLED if stalled else State.STOPPING)
 
     def _on_exit(self, now: float, code: int) -> None:
         assert self.process is not None
@@ -321,6 +335,8 @@ class SupervisedChild:
         self._begin_stop(now, exit, min(self._grace, _STRAGGLER_GRACE_S))
 
     def _handle_exit(self, now: float, exit: Exit) -> None:
+        self.failures[exit.cause] += 1
+        self.reason = exit.reason.split("; last output: ", 1)[0]
         fatal = self.spec.fatal_exit_reason(exit)
         if fatal:
             self._give_up(fatal, ARGPARSE_EXIT if exit.code == ARGPARSE_EXIT else EXIT_GAVE_UP)

@@ -147,7 +147,12 @@ class Supervisor:
             self._next_publish_at = now + _PUBLISH_EVERY_S
 
     def status_line(self) -> str:
-        return "; ".join(f"{child.spec.display_name} {child.state.value}" for child in self.children)
+        """systemd's STATUS=: each child's state, and why where it is not healthy."""
+        return "; ".join(
+            f"{child.spec.display_name} {child.state.value}"
+            + (f" ({child.reason.removeprefix(child.state.value + ': ')})" if child.reason else "")
+            for child in self.children
+        )
 
     def snapshot(self) -> SupervisorStatus:
         return SupervisorStatus(
@@ -164,6 +169,9 @@ class Supervisor:
                     started_at=child.started_at,
                     ready_at=child.ready_at,
                     message=child.outcome.message if child.outcome else "",
+                    reason=child.reason,
+                    failures=dict(child.failures),
+                    engine=child.spec.engine_report(),
                 )
                 for child in self.children
             ],

@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """What the launcher last read from vLLM's own /metrics (all times are Unix time)."""
+
+    stall_timeout_s: float  # 0: stall detection is off
+    checked_at: float | None = None  # the last reading; None until one succeeded
+    last_progress_at: float | None = None  # the engine was last seen idle or moving
+    last_token_at: float | None = None
+    running: float = 0.0
+    waiting: float = 0.0
+    asleep: bool = False
+    missing_metrics: list[str] | None = None  # names the dashboards and rules use; None: not checked yet
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,9 @@ class ChildStatus:
     started_at: float | None
     ready_at: float | None
     message: str = ""
+    reason: str = ""  # why it is not healthy, while it is not (a failed check, a stall, an exit)
+    failures: dict[str, int] = field(default_factory=dict)  # cause -> count, since the launcher started
+    engine: EngineReport | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ def read_status(path: Path) -> SupervisorStatus | None:
     if raw.get("format") != FORMAT:
         return None
     try:
-        children = [ChildStatus(**child) for child in raw.get("children", [])]
+        children = [_child_status(child) for child in raw.get("children", [])]
         return SupervisorStatus(
             launcher_pid=int(raw["launcher_pid"]),
             updated_at=float(raw["updated_at"]),
@@ -65,5 +81,6 @@ def read_status(path: Path) -> SupervisorStatus | None:
         return None
 
 
-def now() -> float:
-    return time.time()
+def _child_status(raw: dict[str, Any]) -> ChildStatus:
+    engine = raw.pop("engine", None)
+    return ChildStatus(**raw, engine=EngineReport(**engine) if isinstance(engine, dict) else None)

@@ -15,11 +15,15 @@ import psutil
 from launcher import defaults
 from launcher.child_spec import Probe, Timing
 from launcher.errors import ARGPARSE_EXIT
-from launcher.http_probe import http_status
+from launcher.http_probe import http_get_text, http_status
+from launcher.metric_drift import missing_names, watched_vllm_names
 from launcher.orphan_guard import OrphanGuard
 from launcher.restart_policy import Exit
 from launcher.shared_memory import group_pids, orphaned_since, shared_memory_of, unlink_all
+from launcher.supervisor_state import EngineReport
 from launcher.vllm_command import VllmInvocation
+from launcher.vllm_metrics_page import MetricsPage, parse_metrics_page
+from launcher.vllm_progress import ProgressWatch
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,15 @@ class VllmChild:
     critical = True
     niceness = 0
 
-    def __init__(self, invocation: VllmInvocation, timing: Timing, log_path: Path, guard: OrphanGuard) -> None:
+    def __init__(
+        self,
+        invocation: VllmInvocation,
+        timing: Timing,
+        log_path: Path,
+        guard: OrphanGuard,
+        stall_timeout_s: float = defaults.STALL_TIMEOUT_S,
+        watched_metrics: frozenset[str] | None = None,
+    ) -> None:
         self.invocation = invocation
         self.timing = timing
         self.log_path = log_path
@@ -77,6 +89,10 @@ class VllmChild:
         self._engines: dict[int, set[int]] = {}  # API server pid -> engine pids seen while healthy
         self._shared_memory: set[Path] = set()
         self._run_started_at = time.time()
+        self._progress = ProgressWatch(stall_timeout_s)
+        self._watched_metrics = watched_vllm_names() if watched_metrics is None else watched_metrics
+        self._missing_metrics: list[str] | None = None  # None until a served request made every name appear
+        self._reported_asleep = False
 
     def argv(self) -> tuple[str, ...]:
         return self.invocation.argv
@@ -110,6 +126,9 @@ class VllmChild:
         with self._lock:
             self._engines.clear()
             leftovers, self._shared_memory = self._shared_memory, set()
+            self._progress.reset()
+            self._missing_metrics = None
+            self._reported_asleep = False
         removed = unlink_all(leftovers | set(orphaned_since(self._run_started_at)))
         if removed:
             log.info("removed %d shared memory file(s) the stopped vLLM left in /dev/shm", len(removed))
@@ -126,7 +145,9 @@ class VllmChild:
             known = tuple(self._engines.get(pid, ()))
         gone = [engine for engine in known if not _running(engine)]
         if gone:
-            return Probe(False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True)
+            return Probe(
+                False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True, cause="engine_lost"
+            )
         return None
 
     def only_front_end_left(self, pid: int) -> bool:
@@ -148,7 +169,9 @@ class VllmChild:
             alive = engine_core_pids(pid)
             gone = sorted(known - alive)
             if gone:
-                return Probe(False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True)
+                return Probe(
+                    False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True, cause="engine_lost"
+                )
         status = http_status(self.invocation.target.base_url + "/health", timeout=defaults.HEALTH_TIMEOUT_S)
         if status != 200:
             return Probe(False, "GET /health: " + (f"HTTP {status}" if status else "no answer"))
@@ -157,7 +180,65 @@ class VllmChild:
             if engines:
                 with self._lock:
                     self._engines[pid] = engines
+        return self._watch_progress()
+
+    # -- progress, from vLLM's own /metrics ------------------------------------------------------
+
+    def _watch_progress(self) -> Probe:
+        with self._lock:
+            drift_checked = self._missing_metrics is not None
+        if not self._progress.enabled and drift_checked:
+            return Probe(True)
+        text = http_get_text(self.invocation.target.base_url + "/metrics", timeout=defaults.HEALTH_TIMEOUT_S)
+        page = parse_metrics_page(text, with_names=not drift_checked) if text is not None else None
+        if page is None:
+            log.debug("vLLM's /metrics could not be read; no verdict on progress this time")
+        elif not drift_checked:
+            self._check_drift(page)
+        with self._lock:
+            verdict = self._progress.observe(page, time.monotonic(), time.time())
+        if verdict.stalled:
+            return Probe(False, "stalled: " + verdict.detail, immediate=True, cause="stalled", stalled=True)
+        if verdict.asleep_with_work and not self._reported_asleep:
+            log.warning("vLLM has %s: sleep mode, not a stall; it is not restarted", verdict.detail)
+        self._reported_asleep = verdict.asleep_with_work
         return Probe(True)
+
+    def _check_drift(self, page: MetricsPage) -> None:
+        """Once per run, after its first finished request: before that, some histograms have no series."""
+        if page.requests_finished <= 0:
+            return
+        missing = missing_names(self._watched_metrics, page.names)
+        with self._lock:
+            self._missing_metrics = missing
+        if missing:
+            log.warning(
+                "the running vLLM does not export %d metric(s) the shipped dashboards and alerts use "
+                "(renamed or removed in this version?): %s",
+                len(missing),
+                ", ".join(missing),
+            )
+        else:
+            log.info(
+                "every vLLM metric the dashboards and alerts use is exported (%d names)", len(self._watched_metrics)
+            )
+
+    def engine_report(self) -> EngineReport:
+        with self._lock:
+            summary = self._progress.summary()
+            missing = None if self._missing_metrics is None else list(self._missing_metrics)
+        if summary is None:
+            return EngineReport(stall_timeout_s=self._progress.stall_timeout_s, missing_metrics=missing)
+        return EngineReport(
+            stall_timeout_s=self._progress.stall_timeout_s,
+            checked_at=summary.checked_at,
+            last_progress_at=summary.last_progress_at,
+            last_token_at=summary.last_token_at,
+            running=summary.running,
+            waiting=summary.waiting,
+            asleep=summary.asleep,
+            missing_metrics=missing,
+        )
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         if not exit.ever_healthy and exit.code == ARGPARSE_EXIT:

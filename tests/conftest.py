@@ -7,6 +7,8 @@ from tests.launcher_process import LauncherProcess
 from tests.notify_listener import NotifyListener
 
 REPO = Path(__file__).resolve().parent.parent
+# Short, so that a frozen engine is caught within a test; long against a step of the tiny model (ms).
+SHARED_STALL_TIMEOUT_S = 10
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,10 +50,18 @@ def shared_notify():
 @pytest.fixture(scope="session")
 def shared_server(tmp_path_factory, cache_home, shared_notify):
     """One supervised vLLM for every test that only reads from it, started with the seed's flags, with a
-    native Prometheus beside it and a NOTIFY_SOCKET the tests own (systemd's part)."""
+    native Prometheus beside it, a NOTIFY_SOCKET the tests own (systemd's part) and a short stall timeout."""
     workdir = tmp_path_factory.mktemp("shared-server")
     launcher = LauncherProcess(
-        ["--max-model-len", "2048", "--disable-log-requests", "--stack", "native"],
+        [
+            "--max-model-len",
+            "2048",
+            "--disable-log-requests",
+            "--stack",
+            "native",
+            "--stall-timeout",
+            str(SHARED_STALL_TIMEOUT_S),
+        ],
         workdir,
         cache_home,
         extra_env={"NOTIFY_SOCKET": shared_notify.path, "WATCHDOG_USEC": "2000000"},

@@ -140,4 +140,42 @@ class SupervisorCollector:
                 ("child",),
                 [([name], float(count)) for name, (_, _, count) in usage.items()],
             ),
+            counter(
+                "swm_child_failures",
+                "Failed runs by cause (exited, unhealthy, engine_lost, stalled, startup_timeout, could_not_start).",
+                ("child", "cause"),
+                [([child.name, cause], float(n)) for child in children for cause, n in sorted(child.failures.items())],
+            ),
+            *_engine_families(children),
         ]
+
+
+def _engine_families(children: list[ChildStatus]) -> list[Metric]:
+    """What the launcher read from each child's own metrics: progress, and names the dashboards miss."""
+    engines = [(child.name, child.engine) for child in children if child.engine is not None]
+    return [
+        gauge(
+            "swm_vllm_stall_timeout_seconds",
+            "The launcher restarts an engine with work pending and no progress for this long (0: off).",
+            ("child",),
+            [([name], report.stall_timeout_s) for name, report in engines],
+        ),
+        gauge(
+            "swm_vllm_last_progress_timestamp_seconds",
+            "When the engine was last seen idle or making progress (Unix time).",
+            ("child",),
+            [([name], report.last_progress_at) for name, report in engines if report.last_progress_at is not None],
+        ),
+        gauge(
+            "swm_vllm_last_token_timestamp_seconds",
+            "When the engine's generated-token count last moved, as the launcher saw it (Unix time).",
+            ("child",),
+            [([name], report.last_token_at) for name, report in engines if report.last_token_at is not None],
+        ),
+        gauge(
+            "swm_vllm_metric_missing",
+            "1 for each vllm: metric the shipped dashboards or rules use that the running vLLM does not export.",
+            ("child", "name"),
+            [([name, missing], 1.0) for name, report in engines for missing in report.missing_metrics or []],
+        ),
+    ]

@@ -67,5 +67,8 @@ class ScriptedChild:
     def probe(self, pid: int) -> Probe:
         return Probe((self.directory / str(pid)).exists(), "no health file")
 
+    def engine_report(self) -> None:
+        return None
+
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         return "rejected its arguments" if exit.code == 2 and not exit.ever_healthy else None

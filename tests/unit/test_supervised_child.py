@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from launcher.child_spec import Timing
+from launcher.child_spec import Probe, Timing
 from launcher.probe_runner import ProbeRunner
 from launcher.restart_policy import RestartPolicy
 from launcher.supervised_child import State, SupervisedChild
@@ -107,3 +107,41 @@ def test_a_helper_runs_at_a_lower_priority_than_the_launcher(tmp_path, guard):
     drive(child, lambda c: c.state == State.HEALTHY)
     assert os.getpriority(os.PRIO_PROCESS, child.process.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
     child.stop()
+
+
+class _StallsOnce(ScriptedChild):
+    """Healthy, then once judged stalled by its probe, the way VllmChild judges a hung engine."""
+
+    verdicts_left = 3
+
+    def probe(self, pid):
+        if self.verdicts_left == 0:
+            return super().probe(pid)
+        self.verdicts_left -= 1
+        if self.verdicts_left == 0:
+            return Probe(False, "stalled: no progress for 9 s with 8 running", True, "stalled", stalled=True)
+        return super().probe(pid)
+
+
+def test_a_stall_is_its_own_state_then_a_restart_counted_by_cause(tmp_path, guard):
+    spec = _StallsOnce(tmp_path, "healthy")
+    child = SupervisedChild(spec, RestartPolicy(5, 60.0, 0.05, 0.2), guard, ProbeRunner(), 2.0)
+    seen = []
+    drive(child, lambda c: seen.append(c.state) or (c.restarts_total == 1 and c.state == State.HEALTHY))
+    assert State.STALLED in seen
+    assert seen.index(State.STALLED) < seen.index(State.BACKOFF)
+    assert child.failures == {"stalled": 1}
+    assert child.reason == ""  # healthy again
+    child.stop()
+
+
+def test_stopping_continues_a_frozen_child_so_it_can_act_on_sigterm(tmp_path, guard, caplog):
+    child = make(tmp_path, guard, "healthy", grace=10.0)
+    drive(child, lambda c: c.state == State.HEALTHY)
+    pid = child.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    child.stop()
+    assert time.monotonic() - started < 2.0  # not the whole 10 s grace period
+    assert child.last_exit_code == -signal.SIGTERM
+    assert any("continued it so that it can act on SIGTERM" in r.getMessage() for r in caplog.records)

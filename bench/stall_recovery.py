@@ -1,0 +1,171 @@
+"""A hung engine: seconds from freezing vLLM's EngineCore (SIGSTOP, with streams in flight) until the
+launcher logs the stall, and until /health answers 200 from a new vLLM. Then what the progress probe (one
+GET of /metrics per health interval) costs vLLM's API server: its CPU over idle windows with the probe on
+(--stall-timeout 120) and off (--stall-timeout 0), alternating, in the same run.
+
+    python -m bench.stall_recovery [--rounds 3] [--stall-timeout 10] [--streams 8]
+                                   [--cost-rounds 3] [--cost-window 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import signal
+import statistics
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from bench.restart import engine_core
+from bench.servers import Server, start_launcher, tiny_model_dir
+from bench.stats import log_round, machine, rotated, summary
+
+STALL_LINE = "vLLM stalled: no progress for"
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _stream(port: int, started: threading.Event) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    body = {"model": "tiny-llama", "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
+    try:
+        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        if response.readline().strip():
+            started.set()
+        while response.readline():
+            pass
+    except (OSError, http.client.HTTPException):
+        pass
+    finally:
+        connection.close()
+
+
+def _stall_lines(server: Server) -> int:
+    assert server.log_path is not None
+    return server.log_path.read_text(errors="replace").count(STALL_LINE)
+
+
+def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
+    events = [threading.Event() for _ in range(streams)]
+    for event in events:
+        threading.Thread(target=_stream, args=(server.port, event), daemon=True).start()
+    if not all(event.wait(60) for event in events):
+        raise RuntimeError("streams did not start")
+    time.sleep(0.5)
+    seen = _stall_lines(server)
+    engine = engine_core(server.process.pid)
+    engine.send_signal(signal.SIGSTOP)
+    frozen = time.monotonic()
+    detected = None
+    while detected is None or not _healthy(server.base_url) or engine.is_running():
+        if detected is None and _stall_lines(server) > seen:
+            detected = time.monotonic() - frozen
+        if time.monotonic() - frozen > 300:
+            raise RuntimeError("no recovery within 300 s")
+        time.sleep(0.05)
+    return detected, time.monotonic() - frozen
+
+
+def freeze_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
+    model = tiny_model_dir()
+    server = start_launcher(
+        model,
+        scrape_interval=None,
+        extra_args=("--stall-timeout", f"{stall_timeout:g}", "--restart-window", "1", "--max-restarts", "100"),
+    )
+    detections: list[float] = []
+    recoveries: list[float] = []
+    try:
+        server.wait_healthy()
+        for round_index in range(rounds):
+            time.sleep(6)  # the launcher has a baseline reading of /metrics and knows the engine's pid
+            detected, recovered = _one_freeze(server, streams)
+            detections.append(detected)
+            recoveries.append(recovered)
+            log_round(round=round_index, detected_s=detected, healthy_again_s=recovered)
+    finally:
+        server.stop()
+    return {
+        "stall_timeout_s": stall_timeout,
+        "streams": streams,
+        "freeze_to_stall_logged_s": summary(detections),
+        "freeze_to_healthy_again_s": summary(recoveries),
+    }
+
+
+def _api_server_cpu(server: Server) -> float:
+    for process in server.tree():
+        try:
+            argv = process.cmdline()
+            if len(argv) >= 3 and Path(argv[1]).name == "vllm" and argv[2] == "serve":
+                times = process.cpu_times()
+                return times.user + times.system
+        except psutil.Error:
+            continue
+    raise RuntimeError("no vLLM API server found")
+
+
+def probe_cost(rounds: int, window: float) -> dict:
+    model = tiny_model_dir()
+    per_condition: dict[str, list[float]] = {"probe-on": [], "probe-off": []}
+    timeouts = {"probe-on": "120", "probe-off": "0"}
+    for round_index in range(rounds):
+        for condition in rotated(list(per_condition), round_index):
+            server = start_launcher(model, scrape_interval=None, extra_args=("--stall-timeout", timeouts[condition]))
+            try:
+                server.wait_healthy()
+                # One request, so the once-per-run metric check is done in both conditions before measuring.
+                request = urllib.request.Request(
+                    server.base_url + "/v1/completions",
+                    data=json.dumps({"model": "tiny-llama", "prompt": "x", "max_tokens": 2}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                urllib.request.urlopen(request, timeout=60).read()
+                time.sleep(15)
+                before = _api_server_cpu(server)
+                time.sleep(window)
+                share = (_api_server_cpu(server) - before) / window
+            finally:
+                server.stop()
+            per_condition[condition].append(share * 100)
+            log_round(round=round_index, condition=condition, api_server_cpu_percent=share * 100)
+    on, off = per_condition["probe-on"], per_condition["probe-off"]
+    return {
+        "window_s": window,
+        "api_server_cpu_percent_of_one_core": {name: summary(values) for name, values in per_condition.items()},
+        "probe_cost_percent_of_one_core": statistics.median(on) - statistics.median(off) if on and off else None,
+    }
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--stall-timeout", type=float, default=10.0)
+    options.add_argument("--streams", type=int, default=8)
+    options.add_argument("--cost-rounds", type=int, default=3)
+    options.add_argument("--cost-window", type=float, default=60.0)
+    args = options.parse_args()
+    if args.rounds < 0 or args.cost_rounds < 0 or args.stall_timeout <= 0 or args.cost_window <= 0:
+        options.error("rounds must be >= 0; --stall-timeout and --cost-window > 0")
+    report: dict = {"machine": machine()}
+    if args.rounds:
+        report["freeze"] = freeze_rounds(args.rounds, args.stall_timeout, args.streams)
+    if args.cost_rounds:
+        report["probe_cost"] = probe_cost(args.cost_rounds, args.cost_window)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
