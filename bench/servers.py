@@ -152,6 +152,8 @@ def _role(process: psutil.Process, launcher_pid: int) -> str:
         return "exporter"
     if argv and Path(argv[0]).name == "prometheus":
         return "prometheus"
+    if argv and Path(argv[0]).name in ("alertmanager", "prometheus-alertmanager"):
+        return "alertmanager"
     return "vllm"
 
 
@@ -197,6 +199,8 @@ def start_launcher(
         "--prometheus-port",
         str(prometheus_port),
         "--grafana-port",
+        str(free_port()),
+        "--alertmanager-port",
         str(free_port()),
         "--grace-period",
         f"{grace:g}",

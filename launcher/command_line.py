@@ -25,7 +25,11 @@ class CommandLine:
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog=PROG, add_help=False, allow_abbrev=False)
     for option in OPTIONS:
-        if option.takes_value:
+        if option.repeatable:
+            parser.add_argument(
+                option.flag, dest=option.dest, type=typed(option.parse), action="append", default=argparse.SUPPRESS
+            )
+        elif option.takes_value:
             parser.add_argument(option.flag, dest=option.dest, type=typed(option.parse), default=argparse.SUPPRESS)
         else:
             parser.add_argument(option.flag, dest=option.dest, action="store_true", default=argparse.SUPPRESS)
@@ -64,7 +68,8 @@ def parse_command_line(argv: list[str]) -> CommandLine:
         return CommandLine(launcher={}, vllm_args=(), wants_version=True)
     ours, theirs = split_argv(argv)
     namespace = _parser().parse_args(ours)
-    return CommandLine(launcher=vars(namespace), vllm_args=tuple(theirs))
+    values = {key: tuple(value) if isinstance(value, list) else value for key, value in vars(namespace).items()}
+    return CommandLine(launcher=values, vllm_args=tuple(theirs))
 
 
 def help_text() -> str:
@@ -84,7 +89,7 @@ def help_text() -> str:
     ]
     for option in OPTIONS:
         head = f"  {option.flag}" + (f" {option.metavar}" if option.metavar else "")
-        default = f" (default: {option.default})" if option.default not in (None, False) else ""
+        default = f" (default: {option.default})" if option.default not in (None, False, ()) else ""
         lines.append(f"{head:<28} {option.help}{default}")
     lines += ["  -h, --help                 show this help", "  --version                  show the version"]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ keys and hands every other key to vLLM, so an existing vLLM config file works un
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,21 @@ def _canonical_key(key: str) -> str:
 
 def _parse_launcher_value(path: Path, key: str, raw: Any) -> Any:
     option = BY_CONFIG_KEY[key]
+    if option.repeatable:
+        items = raw if isinstance(raw, list) else [raw]
+        return tuple(_parse_one(path, key, option.parse, item) for item in items)
     if option.parse is None:
         if not isinstance(raw, bool):
             raise UsageError(f"config file {path}: key '{key}': expected true or false, got {raw!r}")
         return raw
+    return _parse_one(path, key, option.parse, raw)
+
+
+def _parse_one(path: Path, key: str, parse: Callable[[str], Any], raw: Any) -> Any:
     if isinstance(raw, (dict, list, bool)) or raw is None:
         raise UsageError(f"config file {path}: key '{key}': expected a single value, got {raw!r}")
     try:
-        return option.parse(str(raw))
+        return parse(str(raw))
     except ValueError as error:
         raise UsageError(f"config file {path}: key '{key}': {error}") from None
 

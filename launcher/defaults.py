@@ -10,6 +10,7 @@ VLLM_PORT = 8000
 EXPORTER_PORT = 9402
 PROMETHEUS_PORT = 9090
 GRAFANA_PORT = 3000
+ALERTMANAGER_PORT = 9093
 
 # Supervision.
 GRACE_PERIOD_S = 30.0
@@ -32,6 +33,15 @@ COLLECT_INTERVAL_S = 5.0  # no longer than the scrape interval, so a scrape neve
 # Alert thresholds, published by the exporter as swm_slo_seconds{slo=...}; common production choices.
 SLO_TTFT_P95_S = 3.0
 SLO_ITL_P99_S = 0.25
+# SLOs for the error-budget (burn-rate) alerts, computed over 28 days. Thresholds must be bucket bounds of
+# vLLM's histograms (observability/slo_rules.py): 0.25 s is none for inter-token latency, 0.3 s is.
+SLO_TTFT_THRESHOLD_S = 2.5
+SLO_TTFT_TARGET = 0.99
+SLO_ITL_THRESHOLD_S = 0.3
+SLO_ITL_TARGET = 0.99
+SLO_AVAILABILITY_TARGET = 0.999
+# Where docs/runbooks.md is published; every alert's runbook_url is this plus "#alertname".
+RUNBOOK_BASE_URL = "https://github.com/serve-with-monitoring/serve-with-monitoring/blob/main/docs/runbooks.md"
 
 # Probes and scrapes hit these every few seconds; vLLM's access log need not record each one.
 QUIET_ENDPOINTS = "/health,/metrics"

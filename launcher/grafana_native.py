@@ -8,6 +8,7 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.addresses import host_port
+from launcher.alertmanager_native import alertmanager_url
 from launcher.child_spec import Timing
 from launcher.http_child import HttpChild
 from launcher.prometheus_native import prometheus_duration, prometheus_url
@@ -47,6 +48,7 @@ def grafana_environment(settings: Settings, layout: StateLayout, password_file: 
         "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
         "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(HOME_DASHBOARD),
         "SWM_PROMETHEUS_URL": prometheus_url(settings),
+        "SWM_ALERTMANAGER_URL": alertmanager_url(settings),
         "SWM_SCRAPE_INTERVAL": prometheus_duration(settings.scrape_interval),
         "SWM_DASHBOARDS_DIR": str(GRAFANA_DASHBOARDS),
     }

@@ -23,6 +23,7 @@ class LauncherOption:
     default: Any = None
     metavar: str | None = None
     in_config: bool = True
+    repeatable: bool = False  # may be given more than once (a list in the config file); collects a tuple
 
     @property
     def dest(self) -> str:
@@ -169,6 +170,82 @@ OPTIONS: tuple[LauncherOption, ...] = (
         parse.positive_seconds,
         defaults.SLO_ITL_P99_S,
         "SECONDS",
+    ),
+    LauncherOption(
+        "--alertmanager-port", "Alertmanager's port (on 127.0.0.1)", parse.port, defaults.ALERTMANAGER_PORT, "PORT"
+    ),
+    LauncherOption(
+        "--alert-webhook",
+        "send alerts to this webhook URL (repeatable; Slack-compatible relays, ntfy, paging tools)."
+        " A URL with a token in it is better given in --config, which ps does not show",
+        parse.http_url,
+        (),
+        "URL",
+        repeatable=True,
+    ),
+    LauncherOption(
+        "--alertmanager-config",
+        "your own Alertmanager configuration instead of the generated one (checked with amtool first)",
+        parse.path,
+        metavar="FILE",
+    ),
+    LauncherOption(
+        "--heartbeat-url",
+        "a dead man's switch URL (healthchecks-style) that the always-firing Heartbeat alert is sent to",
+        parse.http_url,
+        metavar="URL",
+    ),
+    LauncherOption(
+        "--runbook-base-url",
+        "where docs/runbooks.md is published: each alert's runbook_url is this plus #alertname",
+        parse.http_url,
+        defaults.RUNBOOK_BASE_URL,
+        "URL",
+    ),
+    LauncherOption(
+        "--extra-rules",
+        "an extra Prometheus rule file to load beside the shipped rules (repeatable)",
+        parse.path,
+        (),
+        "FILE",
+        repeatable=True,
+    ),
+    LauncherOption(
+        "--slo-ttft-threshold",
+        "TTFT SLO: a request is good when its first token comes within this many seconds"
+        " (one of vLLM's histogram bucket bounds)",
+        parse.positive_seconds,
+        defaults.SLO_TTFT_THRESHOLD_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-ttft-target",
+        "TTFT SLO: the fraction of requests that must be good over 28 days",
+        parse.ratio,
+        defaults.SLO_TTFT_TARGET,
+        "RATIO",
+    ),
+    LauncherOption(
+        "--slo-itl-threshold",
+        "inter-token latency SLO: a token is good when it comes within this many seconds of the one before"
+        " (one of vLLM's histogram bucket bounds)",
+        parse.positive_seconds,
+        defaults.SLO_ITL_THRESHOLD_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-itl-target",
+        "inter-token latency SLO: the fraction of tokens that must be good over 28 days",
+        parse.ratio,
+        defaults.SLO_ITL_TARGET,
+        "RATIO",
+    ),
+    LauncherOption(
+        "--slo-availability-target",
+        "availability SLO: the fraction of requests that must finish without error or abort over 28 days",
+        parse.ratio,
+        defaults.SLO_AVAILABILITY_TARGET,
+        "RATIO",
     ),
     LauncherOption(
         "--allow-usage-stats",

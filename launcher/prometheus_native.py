@@ -12,11 +12,12 @@ from launcher import defaults
 from launcher.addresses import host_port
 from launcher.child_spec import Timing
 from launcher.http_child import HttpChild
+from launcher.prometheus_rules import rules_dir, write_rules
 from launcher.settings import Settings
-from launcher.stack_files import PROMETHEUS_CONFIG, PROMETHEUS_RULES
+from launcher.stack_files import PROMETHEUS_CONFIG
 from launcher.state_layout import StateLayout
 
-RETENTION = "15d"
+RETENTION = "30d"  # the SLOs are computed over 28 days
 
 
 def targets_dir(layout: StateLayout) -> Path:
@@ -36,14 +37,15 @@ def native_config(settings: Settings, layout: StateLayout) -> dict[str, Any]:
     config["global"]["scrape_interval"] = prometheus_duration(interval)
     config["global"]["evaluation_interval"] = prometheus_duration(interval)
     config["global"]["scrape_timeout"] = prometheus_duration(min(interval * 0.8, 10.0))
-    config["rule_files"] = [str(PROMETHEUS_RULES / "*.yml")]
-    for job in config["scrape_configs"]:
+    config["rule_files"] = [str(rules_dir(layout) / "*.yml")]
+    for job in [*config["scrape_configs"], *config["alerting"]["alertmanagers"]]:
         for discovery in job.get("file_sd_configs", []):
             discovery["files"] = [str(targets_dir(layout) / Path(pattern).name) for pattern in discovery["files"]]
     return config
 
 
 def write_native_config(settings: Settings, layout: StateLayout) -> Path:
+    write_rules(settings, layout)
     path = layout.generated / "prometheus" / "prometheus.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

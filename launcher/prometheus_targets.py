@@ -25,10 +25,13 @@ def write_target_file(path: Path, addresses: list[str], labels: dict[str, str] |
     _write_readable(path, json.dumps(document, indent=1) + "\n")
 
 
-def write_local_targets(directory: Path, vllm: str, exporter: str | None, prometheus: str | None) -> None:
+def write_local_targets(
+    directory: Path, vllm: str, exporter: str | None, prometheus: str | None, alertmanager: str | None = None
+) -> None:
     write_target_file(directory / "vllm.json", [vllm])
     write_target_file(directory / "exporter.json", [exporter] if exporter else [])
     write_target_file(directory / "prometheus.json", [prometheus] if prometheus else [])
+    write_target_file(directory / "alertmanager.json", [alertmanager] if alertmanager else [])
 
 
 LOOPBACKS = ("127.0.0.1", "localhost", "::1")

@@ -119,6 +119,7 @@ def serve(command_line: CommandLine) -> int:
         vllm=target.probe_address,
         exporter=None if settings.no_exporter else exporter_address(settings),
         prometheus=host_port(defaults.LOOPBACK, settings.prometheus_port) if stack.mode != "none" else None,
+        alertmanager=stack.alertmanager,
     )
     _write_fleet_targets(settings, layout, target.host, target.port)
     timing = Timing(

@@ -36,6 +36,17 @@ class Settings:
     advertise_address: str | None
     slo_ttft_p95: float
     slo_itl_p99: float
+    alertmanager_port: int
+    alert_webhook: tuple[str, ...]
+    alertmanager_config: Path | None
+    heartbeat_url: str | None
+    runbook_base_url: str
+    extra_rules: tuple[Path, ...]
+    slo_ttft_threshold: float
+    slo_ttft_target: float
+    slo_itl_threshold: float
+    slo_itl_target: float
+    slo_availability_target: float
     vllm_args: tuple[str, ...] = ()
     vllm_config: dict[str, Any] | None = None  # vLLM keys from --config, handed on as a file
     config_path: Path | None = None

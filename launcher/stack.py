@@ -10,12 +10,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher import defaults
+from launcher.alertmanager_config import check_config, has_receiver, write_config
+from launcher.alertmanager_native import (
+    alertmanager_address,
+    alertmanager_child,
+    alertmanager_url,
+    check_alertmanager,
+    find_alertmanager,
+    find_amtool,
+    find_tool,
+)
 from launcher.child_spec import ChildSpec
-from launcher.errors import PreflightError
+from launcher.errors import PreflightError, UsageError
 from launcher.grafana_credentials import GrafanaCredentials, describe, ensure_admin_password
 from launcher.grafana_native import find_grafana, grafana_child, grafana_url
 from launcher.preflight import check_port_free
 from launcher.prometheus_native import prometheus_child, prometheus_url, write_native_config
+from launcher.prometheus_rules import check_extra_rules, check_objectives, write_rules
 from launcher.settings import Settings
 from launcher.stack_docker import compose_down, docker_engine_answers, docker_stack_child
 from launcher.stack_files import compose_file
@@ -32,6 +43,7 @@ class StackPlan:
     credentials: GrafanaCredentials | None = None
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
     announcements: dict[str, list[str]] = field(default_factory=dict)  # child name -> lines, once it is healthy
+    alertmanager: str | None = None  # host:port Prometheus sends its alerts to, when the stack has one
 
 
 def find_prometheus() -> Path | None:
@@ -56,15 +68,51 @@ def resolve_mode(requested: str) -> str:
     return "none"
 
 
-def _check_ports(settings: Settings, grafana: bool) -> None:
+def _check_ports(settings: Settings, grafana: bool, alertmanager: bool) -> None:
     check_port_free(defaults.LOOPBACK, settings.prometheus_port, "Prometheus (--prometheus-port)")
     if grafana:
         check_port_free(defaults.LOOPBACK, settings.grafana_port, "Grafana (--grafana-port)")
+    if alertmanager:
+        check_port_free(defaults.LOOPBACK, settings.alertmanager_port, "Alertmanager (--alertmanager-port)")
+
+
+def _wants_alert_delivery(settings: Settings) -> str | None:
+    for flag, given in (
+        ("--alert-webhook", bool(settings.alert_webhook)),
+        ("--heartbeat-url", settings.heartbeat_url is not None),
+        ("--alertmanager-config", settings.alertmanager_config is not None),
+    ):
+        if given:
+            return flag
+    return None
+
+
+def check_alerting(settings: Settings) -> None:
+    """Everything about alerting that can be judged before anything starts."""
+    check_objectives(settings)
+    check_extra_rules(settings, find_tool("promtool"))
+    if settings.alertmanager_config is not None:
+        check_config(settings.alertmanager_config, find_amtool())
+
+
+def _announce_receivers(settings: Settings, plan: StackPlan) -> None:
+    if not has_receiver(settings):
+        log.info(
+            "no alert receiver configured: alerts show in Alertmanager (%s) and Grafana only; "
+            "pass --alert-webhook URL or --alertmanager-config FILE to have them reach a person",
+            plan.urls.get("alertmanager", "not running"),
+        )
+    if settings.heartbeat_url is None:
+        log.info("no --heartbeat-url: nothing outside this host notices if alerting itself stops")
 
 
 def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
+    check_alerting(settings)
     mode = resolve_mode(settings.stack)
     if mode == "none":
+        wanted = _wants_alert_delivery(settings)
+        if wanted:
+            raise UsageError(f"{wanted} needs Prometheus and Alertmanager, but the stack is none (see --stack)")
         return StackPlan("none")
     if mode == "docker":
         compose = compose_file()
@@ -75,15 +123,24 @@ def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
             )
         if not docker_engine_answers():
             raise PreflightError("--stack docker: no Docker engine answers `docker info`")
-        _check_ports(settings, grafana=True)
+        _check_ports(settings, grafana=True, alertmanager=True)
+        write_rules(settings, layout)
+        write_config(settings, layout)
         plan = StackPlan("docker", credentials=ensure_admin_password(layout.root))
         password = plan.credentials.password
         plan.children.append(docker_stack_child(settings, layout, compose, password))
-        plan.urls = {"prometheus": prometheus_url(settings), "grafana": grafana_url(settings)}
+        plan.alertmanager = alertmanager_address(settings)
+        plan.urls = {
+            "prometheus": prometheus_url(settings),
+            "alertmanager": alertmanager_url(settings),
+            "grafana": grafana_url(settings),
+        }
         plan.announcements["stack"] = [
             f"Prometheus ready at {plan.urls['prometheus']} (docker)",
+            f"Alertmanager ready at {plan.urls['alertmanager']} (docker)",
             f"Grafana ready at {plan.urls['grafana']} (docker); login: {describe(plan.credentials)}",
         ]
+        _announce_receivers(settings, plan)
         if not settings.keep_stack:
             plan.on_shutdown.append(lambda: compose_down(settings, layout, compose, password))
         return plan
@@ -95,12 +152,32 @@ def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
             "(apt-get install prometheus, or scripts/setup.sh)"
         )
     grafana = find_grafana()
-    _check_ports(settings, grafana=grafana is not None)
-    write_native_config(settings, layout)
+    alertmanager = find_alertmanager()
+    if alertmanager is None and _wants_alert_delivery(settings):
+        raise PreflightError(
+            f"{_wants_alert_delivery(settings)} needs Alertmanager: no alertmanager binary beside this Python "
+            "or on PATH (apt-get install prometheus-alertmanager, or scripts/setup.sh)"
+        )
+    _check_ports(settings, grafana=grafana is not None, alertmanager=alertmanager is not None)
     plan = StackPlan("native")
+    if alertmanager is not None:
+        check_alertmanager(alertmanager)
+        write_config(settings, layout)
+        plan.alertmanager = alertmanager_address(settings)
+    write_native_config(settings, layout)
     plan.children.append(prometheus_child(settings, layout, prometheus))
     plan.urls["prometheus"] = prometheus_url(settings)
     plan.announcements["prometheus"] = [f"Prometheus ready at {plan.urls['prometheus']}"]
+    if alertmanager is None:
+        log.warning(
+            "no alertmanager binary: alerts are evaluated but not delivered "
+            "(apt-get install prometheus-alertmanager, or scripts/setup.sh)"
+        )
+    else:
+        plan.children.append(alertmanager_child(settings, layout, alertmanager))
+        plan.urls["alertmanager"] = alertmanager_url(settings)
+        plan.announcements["alertmanager"] = [f"Alertmanager ready at {plan.urls['alertmanager']}"]
+        _announce_receivers(settings, plan)
     if grafana is None:
         log.info(
             "no grafana binary on PATH: running Prometheus only (the dashboards are in "

@@ -9,10 +9,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from launcher.alertmanager_config import config_path
+from launcher.alertmanager_native import alertmanager_url
 from launcher.child_spec import Timing
 from launcher.grafana_native import grafana_url
 from launcher.http_child import HttpChild
 from launcher.prometheus_native import prometheus_url
+from launcher.prometheus_rules import rules_dir
 from launcher.settings import Settings
 from launcher.stack_files import OBSERVABILITY
 from launcher.state_layout import StateLayout
@@ -53,6 +56,9 @@ def compose_environment(settings: Settings, layout: StateLayout, grafana_passwor
         "SWM_OBSERVABILITY_DIR": str(OBSERVABILITY),
         "SWM_PROMETHEUS_PORT": str(settings.prometheus_port),
         "SWM_GRAFANA_PORT": str(settings.grafana_port),
+        "SWM_ALERTMANAGER_PORT": str(settings.alertmanager_port),
+        "SWM_RULES_DIR": str(rules_dir(layout)),
+        "SWM_ALERTMANAGER_CONFIG": str(config_path(layout)),
     }
 
 
@@ -62,7 +68,11 @@ def docker_stack_child(settings: Settings, layout: StateLayout, compose_file: Pa
         name="stack",
         display_name="docker stack",
         command=("sh", "-c", _UP_AND_FOLLOW, "sh", *project_args),
-        health_urls=(prometheus_url(settings) + "/-/ready", grafana_url(settings) + "/api/health"),
+        health_urls=(
+            prometheus_url(settings) + "/-/ready",
+            alertmanager_url(settings) + "/-/ready",
+            grafana_url(settings) + "/api/health",
+        ),
         log_path=layout.log_file("stack"),
         environment=compose_environment(settings, layout, grafana_password),
         # Pulling the images on a first run can take minutes.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,3 +71,21 @@ def choice(*allowed: str) -> Callable[[str], str]:
 
     parse.__name__ = "one of " + "|".join(allowed)
     return parse
+
+
+def ratio(text: str) -> float:
+    """A fraction strictly between 0 and 1, such as an SLO target (0.99)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a fraction such as 0.99, got {text!r}") from None
+    if not 0 < value < 1:
+        raise ValueError(f"expected a fraction between 0 and 1 (exclusive), such as 0.99, got {text!r}")
+    return value
+
+
+def http_url(text: str) -> str:
+    parsed = urllib.parse.urlsplit(str(text).strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError("expected an http:// or https:// URL")  # the URL itself may hold a token: not echoed
+    return str(text).strip()

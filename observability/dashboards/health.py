@@ -27,6 +27,21 @@ ROWS = (
         ),
     ),
     Row(
+        "Notifications (Alertmanager)",
+        (
+            Panel("Notifications sent", q.NOTIFICATIONS_SENT, unit="ops", width=12),
+            Panel(
+                "Notifications failed",
+                q.NOTIFICATIONS_FAILED,
+                unit="ops",
+                width=12,
+                thresholds=((0.0001, "red"),),
+                description="Any failure means an alert may not have reached anyone (alert "
+                "AlertmanagerNotificationsFailing).",
+            ),
+        ),
+    ),
+    Row(
         "Exporter",
         (
             Panel("Collectors up", q.EXPORTER_COLLECTOR_UP, min=0, max=1, width=8),

@@ -14,8 +14,11 @@ from pathlib import Path
 import yaml
 
 OBSERVABILITY = Path(__file__).resolve().parent.parent
-METRIC_TOKEN = re.compile(r"\b(vllm:[a-z0-9_]+|swm:[a-z0-9_:]+|swm_[a-z0-9_]+|DCGM_FI_[A-Z0-9_]+)\b")
+METRIC_TOKEN = re.compile(
+    r"\b(vllm:[a-z0-9_]+|swm:[a-z0-9_:]+|swm_[a-z0-9_]+|DCGM_FI_[A-Z0-9_]+|alertmanager_[a-z0-9_]+)\b"
+)
 PROMETHEUS_BUILTINS = {"up", "ALERTS", "scrape_duration_seconds"}
+ALERTMANAGER_METRICS = {"alertmanager_notifications_total", "alertmanager_notifications_failed_total"}
 _SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
 
 

@@ -99,6 +99,21 @@ SLO_ITL_P99 = (
 SLO_ERROR_RATIO = (Query(f"max(swm:vllm_request_error_ratio:rate10m{{{VLLM_NO_ENGINE}}})", "errors + aborts"),)
 SLO_KV_CACHE = (Query(f"max(swm:vllm_kv_cache_usage:max{{{VLLM_NO_ENGINE}}})", "KV cache"),)
 
+# The error-budget SLOs (observability/slo_rules.py): their recording rules carry the objectives, so the
+# panels never restate a threshold.
+SLO_MODEL = 'model_name=~"$model_name"'
+SLO_ATTAINMENT = (Query(f"swm:slo_attainment:ratio28d{{{SLO_MODEL}}}", "{{slo}} {{model_name}}"),)
+SLO_OBJECTIVE = (Query("swm:slo_objective:ratio", "objective {{slo}}"),)
+SLO_BUDGET_LEFT = (Query(f"swm:slo_error_budget_remaining:ratio28d{{{SLO_MODEL}}}", "{{slo}} {{model_name}}"),)
+SLO_BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
+SLO_BURN_RATE = tuple(
+    Query(
+        f"swm:slo_error_ratio:rate{window}{{{SLO_MODEL}}} / on(slo) group_left() (1 - swm:slo_objective:ratio)",
+        f"{{{{slo}}}} {window}",
+    )
+    for window in SLO_BURN_WINDOWS
+)
+
 
 # -- GPU (dcgm-exporter names, so this also reads dcgm-exporter data) ----------------------------------
 def gpu_series(metric: str, scale: str = "") -> tuple[Query, ...]:
@@ -194,5 +209,11 @@ EXPORTER_DURATION = (Query("swm_exporter_collector_duration_seconds", "{{collect
 EXPORTER_ERRORS = (Query("increase(swm_exporter_collector_errors_total[1h])", "{{collector}} {{instance}}"),)
 NVML_UP = (Query("swm_nvml_up", "{{hostname}}"),)
 SCRAPE_DURATION = (Query("scrape_duration_seconds", "{{job}} {{instance}}"),)
+NOTIFICATIONS_SENT = (
+    Query(f"sum by (instance, integration) (rate(alertmanager_notifications_total[{RATE}]))", "{{integration}}"),
+)
+NOTIFICATIONS_FAILED = (
+    Query(f"sum by (instance, integration) (rate(alertmanager_notifications_failed_total[{RATE}]))", "{{integration}}"),
+)
 HOST_CPU = (Query("swm_host_cpu_utilization_ratio", "CPU {{hostname}}"),)
 HOST_MEMORY = (Query("1 - swm_host_memory_available_bytes / swm_host_memory_total_bytes", "memory {{hostname}}"),)

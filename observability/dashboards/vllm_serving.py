@@ -64,6 +64,40 @@ ROWS = (
         ),
     ),
     Row(
+        "Error budgets (SLOs over 28 days)",
+        (
+            Panel(
+                "Attainment over 28 days",
+                (*q.SLO_ATTAINMENT, *q.SLO_OBJECTIVE),
+                "stat",
+                "percentunit",
+                width=8,
+                height=6,
+                description="Share of good requests (ttft, availability) or tokens (itl) over 28 days, "
+                "against each objective (--slo-*-target).",
+                options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+            ),
+            Panel(
+                "Error budget left over 28 days",
+                q.SLO_BUDGET_LEFT,
+                "stat",
+                "percentunit",
+                width=8,
+                height=6,
+                max=1,
+                description="1 - errors / budget; below 0, the objective is missed for the 28 days.",
+            ),
+            Panel(
+                "Burn rate per window",
+                q.SLO_BURN_RATE,
+                width=8,
+                height=6,
+                description="Errors over each window divided by the budget: 1 spends it in exactly 28 days; "
+                "the alerts page at 14.4 (1h and 5m) and 6 (6h and 30m).",
+            ),
+        ),
+    ),
+    Row(
         "Latency",
         (
             Panel("E2E request latency", q.E2E_LATENCY, unit="s"),

@@ -94,3 +94,35 @@ def test_invalid_values(tmp_path, cache_home, args, fragment):
     assert code == EXIT_USAGE
     assert fragment in errors[0]
     assert_one_line_and_nothing_started(errors, output, launcher)
+
+
+def test_a_bad_alertmanager_config_is_named_by_amtool_and_nothing_starts(tmp_path, cache_home):
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("route:\n  receiver: pager\nreceivers:\n  - name: email\n")
+    code, errors, output, launcher = run(
+        tmp_path, cache_home, ["--stack", "native", "--alertmanager-config", str(config)]
+    )
+    assert code == EXIT_USAGE
+    assert errors == [
+        f'serve-with-monitoring: error: --alertmanager-config {config}: undefined receiver "pager" used in route'
+    ]
+    assert_one_line_and_nothing_started(errors, output, launcher)
+    assert not (launcher.state_dir / "logs" / "prometheus.log").exists()
+    assert not (launcher.state_dir / "logs" / "alertmanager.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--slo-itl-threshold", "0.25"], "not a bucket bound of vllm:inter_token_latency_seconds"),
+        (["--slo-ttft-target", "99"], "--slo-ttft-target: expected a fraction between 0 and 1"),
+        (["--alert-webhook", "hooks.example/T0KEN"], "--alert-webhook: expected an http:// or https:// URL"),
+        (["--stack", "none", "--heartbeat-url", "https://hc.example/ping/x"], "--heartbeat-url needs Prometheus"),
+    ],
+)
+def test_invalid_alerting_values(tmp_path, cache_home, args, fragment):
+    code, errors, output, launcher = run(tmp_path, cache_home, args)
+    assert code == EXIT_USAGE
+    assert fragment in errors[0], errors
+    assert "T0KEN" not in output  # a webhook URL may carry a token: never echoed
+    assert_one_line_and_nothing_started(errors, output, launcher)

@@ -1,5 +1,5 @@
-"""STAND-IN for the Prometheus and Grafana containers of the docker stack (no Docker engine here):
-answers Prometheus' /-/ready and Grafana's /api/health on the given ports, and nothing else."""
+"""STAND-IN for the Prometheus, Alertmanager and Grafana containers of the docker stack (no Docker engine
+here): answers their /-/ready and Grafana's /api/health on the given ports, and nothing else."""
 
 from __future__ import annotations
 

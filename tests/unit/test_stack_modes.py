@@ -41,6 +41,8 @@ def settings_for(tmp_path, *extra):
         str(free_port()),
         "--grafana-port",
         str(free_port()),
+        "--alertmanager-port",
+        str(free_port()),
         *extra,
     ]
     settings = merge_settings(parse_command_line(argv))
@@ -129,8 +131,8 @@ def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, stand
     monkeypatch.setenv("STANDIN_GRAFANA_DUMP", str(dump))
     settings = settings_for(tmp_path, "--stack", "native")
     plan = plan_stack(settings, StateLayout(settings.state_dir))
-    assert [child.name for child in plan.children] == ["prometheus", "grafana"]
-    grafana = supervised(plan.children[1], guard)
+    assert [child.name for child in plan.children] == ["prometheus", "alertmanager", "grafana"]
+    grafana = supervised(plan.children[2], guard)
     run_until(grafana, lambda c: c.state == State.HEALTHY)
     grafana.stop()
     started = json.loads(dump.read_text())
@@ -142,21 +144,50 @@ def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, stand
     assert env["GF_PATHS_PROVISIONING"] == str(REPO_ROOT / "observability" / "grafana" / "provisioning")
     assert env["SWM_DASHBOARDS_DIR"] == str(REPO_ROOT / "observability" / "grafana" / "dashboards")
     assert env["SWM_PROMETHEUS_URL"] == f"http://127.0.0.1:{settings.prometheus_port}"
+    assert env["SWM_ALERTMANAGER_URL"] == f"http://127.0.0.1:{settings.alertmanager_port}"
     password_file = Path(env["GF_SECURITY_ADMIN_PASSWORD__FILE"])
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
 
 
-def test_native_config_sets_the_interval_and_reads_the_shipped_rules(tmp_path):
+def test_native_config_sets_the_interval_and_reads_the_rules_rendered_for_this_run(tmp_path):
     import yaml
 
-    from launcher.prometheus_native import native_config
+    from launcher.prometheus_native import native_config, write_native_config
 
-    settings = settings_for(tmp_path, "--scrape-interval", "1")
-    config = native_config(settings, StateLayout(settings.state_dir))
+    extra = tmp_path / "mine.yml"
+    extra.write_text("groups: []\n")
+    settings = settings_for(
+        tmp_path,
+        "--scrape-interval",
+        "1",
+        "--runbook-base-url",
+        "https://wiki.example/runbooks",
+        "--slo-ttft-threshold",
+        "5",
+        "--extra-rules",
+        str(extra),
+    )
+    layout = StateLayout(settings.state_dir)
+    config = native_config(settings, layout)
     assert config["global"]["scrape_interval"] == "1s"
     assert config["global"]["scrape_timeout"] == "800ms"  # Prometheus refuses "0.8s"
-    assert config["rule_files"] == [str(REPO_ROOT / "observability" / "prometheus" / "rules" / "*.yml")]
+    rules = settings.state_dir / "generated" / "prometheus" / "rules"
+    assert config["rule_files"] == [str(rules / "*.yml")]
+    assert config["alerting"]["alertmanagers"][0]["file_sd_configs"][0]["files"] == [
+        str(settings.state_dir / "generated" / "prometheus" / "targets" / "alertmanager*.json")
+    ]
+    write_native_config(settings, layout)
+    assert sorted(path.name for path in rules.iterdir()) == [
+        "alerts.yml",
+        "extra-0-mine.yml",
+        "recording.yml",
+        "slo.yml",
+    ]
+    assert "https://wiki.example/runbooks#vllmtargetdown" in (rules / "alerts.yml").read_text()
+    slo = (rules / "slo.yml").read_text()
+    assert 'vllm:time_to_first_token_seconds_bucket{le="5.0"}' in slo
+    assert "https://wiki.example/runbooks#vllmslottftbudgetburn" in slo
     shipped = yaml.safe_load((REPO_ROOT / "observability" / "prometheus" / "prometheus.yml").read_text())
     assert [job["job_name"] for job in config["scrape_configs"]] == [
         job["job_name"] for job in shipped["scrape_configs"]

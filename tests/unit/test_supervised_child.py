@@ -4,6 +4,7 @@ import os
 import signal
 import time
 
+import psutil
 import pytest
 
 from launcher.child_spec import Probe, Timing
@@ -140,6 +141,8 @@ def test_stopping_continues_a_frozen_child_so_it_can_act_on_sigterm(tmp_path, gu
     drive(child, lambda c: c.state == State.HEALTHY)
     pid = child.process.pid
     os.kill(pid, signal.SIGSTOP)
+    while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
+        time.sleep(0.01)  # the stop takes effect a moment after the signal
     started = time.monotonic()
     child.stop()
     assert time.monotonic() - started < 2.0  # not the whole 10 s grace period

@@ -1,0 +1,261 @@
+"""Service-level objectives turned into Prometheus rules: error ratios over the Google SRE Workbook's windows,
+28-day compliance, and multi-window, multi-burn-rate alerts (as Sloth and Pyrra generate them).
+
+Three SLIs, all from vLLM's own metrics:
+- ttft: the fraction of requests whose first token took longer than the threshold;
+- itl: the fraction of generated tokens that came later than the threshold after the previous one;
+- availability: the fraction of finished requests that ended in error or abort.
+Latency SLIs read a histogram bucket, so a threshold must be one of vLLM's bucket bounds.
+
+    python -m observability.slo_rules          # writes observability/prometheus/rules/slo.yml (the defaults)
+    python -m observability.slo_rules --check  # exit 1 when that file is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from launcher import defaults
+
+SLO_RULES = Path(__file__).resolve().parent / "prometheus" / "rules" / "slo.yml"
+COMPLIANCE_WINDOW = "28d"
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+
+
+@dataclass(frozen=True)
+class BurnAlert:
+    long_window: str
+    short_window: str
+    burn_rate: float
+    severity: str  # critical pages a person, warning opens a ticket
+    for_: str
+
+
+# The workbook's table: a burn of 14.4x spends 2 % of a 30-day budget in an hour.
+BURN_ALERTS = (
+    BurnAlert("1h", "5m", 14.4, "critical", "2m"),
+    BurnAlert("6h", "30m", 6, "critical", "15m"),
+    BurnAlert("1d", "2h", 3, "warning", "1h"),
+    BurnAlert("3d", "6h", 1, "warning", "3h"),
+)
+
+# vLLM's bucket bounds (vllm/v1/metrics/loggers.py, unchanged from 0.10 to 0.32; a test checks them
+# against a live /metrics page).
+TTFT_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0,
+    80.0, 160.0, 640.0, 2560.0,
+)  # fmt: skip
+ITL_BUCKETS = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LatencySli:
+    metric: str  # the histogram, without _bucket
+    buckets: tuple[float, ...]
+    option: str  # the launcher option that sets its threshold
+
+
+LATENCY_SLIS = {
+    "ttft": LatencySli("vllm:time_to_first_token_seconds", TTFT_BUCKETS, "--slo-ttft-threshold"),
+    "itl": LatencySli("vllm:inter_token_latency_seconds", ITL_BUCKETS, "--slo-itl-threshold"),
+}
+
+
+@dataclass(frozen=True)
+class Objectives:
+    ttft_threshold_s: float = defaults.SLO_TTFT_THRESHOLD_S
+    ttft_target: float = defaults.SLO_TTFT_TARGET
+    itl_threshold_s: float = defaults.SLO_ITL_THRESHOLD_S
+    itl_target: float = defaults.SLO_ITL_TARGET
+    availability_target: float = defaults.SLO_AVAILABILITY_TARGET
+
+
+def bucket_problem(sli: str, threshold: float) -> str | None:
+    """Why `threshold` cannot be used for a latency SLI, naming the nearest bounds; None when it can."""
+    spec = LATENCY_SLIS[sli]
+    if any(abs(bound - threshold) < 1e-9 for bound in spec.buckets):
+        return None
+    index = bisect.bisect_left(spec.buckets, threshold)
+    nearest = [f"{spec.buckets[i]:g}" for i in (index - 1, index) if 0 <= i < len(spec.buckets)]
+    return (
+        f"{spec.option} {threshold:g}: not a bucket bound of {spec.metric}, so no SLI can be computed for it;"
+        f" the nearest are {' and '.join(nearest)}"
+    )
+
+
+def _le(threshold: float) -> str:
+    """The `le` label as prometheus_client writes it: 2.5 -> "2.5", 1 -> "1.0"."""
+    return repr(float(threshold))
+
+
+def _error_ratio(sli: str, objectives: Objectives, window: str) -> str:
+    if sli == "availability":
+        bad = f'sum by (model_name) (rate(vllm:request_success_total{{finished_reason=~"error|abort"}}[{window}]))'
+        total = f"sum by (model_name) (rate(vllm:request_success_total[{window}]))"
+        return f"{bad}\n  /\n{total}"
+    spec = LATENCY_SLIS[sli]
+    threshold = objectives.ttft_threshold_s if sli == "ttft" else objectives.itl_threshold_s
+    total = f"sum by (model_name) (rate({spec.metric}_count[{window}]))"
+    good = f'sum by (model_name) (rate({spec.metric}_bucket{{le="{_le(threshold)}"}}[{window}]))'
+    return f"({total} - {good})\n  /\n{total}"
+
+
+def _target(sli: str, objectives: Objectives) -> float:
+    return {
+        "ttft": objectives.ttft_target,
+        "itl": objectives.itl_target,
+        "availability": objectives.availability_target,
+    }[sli]
+
+
+ALERT_NAMES = {
+    "ttft": "VllmSloTtftBudgetBurn",
+    "itl": "VllmSloItlBudgetBurn",
+    "availability": "VllmSloAvailabilityBudgetBurn",
+}
+_WHAT = {
+    "ttft": "time to first token",
+    "itl": "inter-token latency",
+    "availability": "availability (requests without error or abort)",
+}
+
+
+def runbook_url(base: str, alert: str) -> str:
+    return f"{base}#{alert.lower()}"
+
+
+def _alert(sli: str, objectives: Objectives, burn: BurnAlert, runbook_base: str) -> dict[str, Any]:
+    budget = 1 - _target(sli, objectives)
+    limit = f"{burn.burn_rate:g} * {budget:.6g}"
+    long_rule = f'swm:slo_error_ratio:rate{burn.long_window}{{slo="{sli}"}}'
+    short_rule = f'swm:slo_error_ratio:rate{burn.short_window}{{slo="{sli}"}}'
+    name = ALERT_NAMES[sli]
+    return {
+        "alert": name,
+        "expr": f"{long_rule} > ({limit})\nand on(slo, model_name)\n{short_rule} > ({limit})",
+        "for": burn.for_,
+        "labels": {
+            "severity": burn.severity,
+            "slo": sli,
+            "window": f"{burn.long_window}/{burn.short_window}",
+        },
+        "annotations": {
+            "summary": (
+                f"{{{{ $labels.model_name }}}} burns its {_WHAT[sli]} error budget at over {burn.burn_rate:g}x"
+                f" ({burn.long_window} and {burn.short_window})"
+            ),
+            "description": (
+                f"Over the last {burn.long_window} and {burn.short_window}, "
+                f"{{{{ $value | humanizePercentage }}}} of {'tokens' if sli == 'itl' else 'requests'} missed the "
+                f"{sli} objective ({_target(sli, objectives):g} over {COMPLIANCE_WINDOW}): at this rate the "
+                f"{COMPLIANCE_WINDOW} budget lasts {28 / burn.burn_rate:.3g} days."
+            ),
+            "runbook_url": runbook_url(runbook_base, name),
+        },
+    }
+
+
+def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK_BASE_URL) -> dict[str, Any]:
+    ratios: list[dict[str, Any]] = []
+    compliance: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    for sli in ("ttft", "itl", "availability"):
+        labels = {"slo": sli}
+        target = _target(sli, objectives)
+        ratios += [
+            {
+                "record": f"swm:slo_error_ratio:rate{window}",
+                "expr": _error_ratio(sli, objectives, window),
+                "labels": labels,
+            }
+            for window in WINDOWS
+        ]
+        compliance += [
+            {"record": "swm:slo_objective:ratio", "expr": f"vector({target:g})", "labels": labels},
+            {
+                "record": f"swm:slo_error_ratio:rate{COMPLIANCE_WINDOW}",
+                "expr": _error_ratio(sli, objectives, COMPLIANCE_WINDOW),
+                "labels": labels,
+            },
+            {
+                "record": f"swm:slo_attainment:ratio{COMPLIANCE_WINDOW}",
+                "expr": f'1 - swm:slo_error_ratio:rate{COMPLIANCE_WINDOW}{{slo="{sli}"}}',
+                "labels": labels,
+            },
+            {
+                "record": f"swm:slo_error_budget_remaining:ratio{COMPLIANCE_WINDOW}",
+                "expr": f'1 - swm:slo_error_ratio:rate{COMPLIANCE_WINDOW}{{slo="{sli}"}} / {1 - target:.6g}',
+                "labels": labels,
+            },
+        ]
+        if sli in LATENCY_SLIS:
+            threshold = objectives.ttft_threshold_s if sli == "ttft" else objectives.itl_threshold_s
+            compliance.append(
+                {"record": "swm:slo_threshold_seconds", "expr": f"vector({threshold:g})", "labels": labels}
+            )
+        alerts += [_alert(sli, objectives, burn, runbook_base) for burn in BURN_ALERTS]
+    return {
+        "groups": [
+            {"name": "swm-slo-error-ratios", "interval": "1m", "rules": ratios},
+            # 28 days of histogram buckets is a heavy range to read: every 5 minutes is enough for a budget.
+            {"name": "swm-slo-compliance", "interval": "5m", "rules": compliance},
+            {"name": "swm-slo-burn-rate-alerts", "interval": "1m", "rules": alerts},
+        ]
+    }
+
+
+class _Literal(str):
+    pass
+
+
+def _literal(dumper: yaml.SafeDumper, text: _Literal) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+
+
+def _with_literals(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _with_literals(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_with_literals(value) for value in node]
+    if isinstance(node, str) and "\n" in node:
+        return _Literal(node + "\n")
+    return node
+
+
+def render(objectives: Objectives, runbook_base: str = defaults.RUNBOOK_BASE_URL) -> str:
+    dumper = type("SloDumper", (yaml.SafeDumper,), {})
+    dumper.add_representer(_Literal, _literal)
+    body = yaml.dump(
+        _with_literals(slo_rule_groups(objectives, runbook_base)), Dumper=dumper, sort_keys=False, width=120
+    )
+    return (
+        "# Generated by `python -m observability.slo_rules` from the SLO defaults in launcher/defaults.py;\n"
+        "# the launcher renders its own copy from --slo-* options. Edit observability/slo_rules.py, not this.\n" + body
+    )
+
+
+def main() -> int:
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--check", action="store_true", help="exit 1 when slo.yml differs from what the code makes")
+    args = options.parse_args()
+    text = render(Objectives())
+    if args.check:
+        if not SLO_RULES.exists() or SLO_RULES.read_text() != text:
+            print(f"{SLO_RULES} is out of date: run python -m observability.slo_rules", file=sys.stderr)
+            return 1
+        return 0
+    SLO_RULES.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
