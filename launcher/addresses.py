@@ -5,6 +5,18 @@ from __future__ import annotations
 from launcher import defaults
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Bound to this host only. 127.0.0.0/8 is all loopback, but only these spellings are what people use."""
+    host = host.strip("[]")
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def is_exposed(bound_host: str) -> bool:
+    """Reachable from other hosts: a wildcard, or any address that is not loopback."""
+    return bound_host in WILDCARD_HOSTS or not is_loopback_host(bound_host)
 
 
 def dial_host(bound_host: str) -> str:

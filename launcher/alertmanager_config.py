@@ -9,7 +9,6 @@ to the normal receivers.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from launcher.errors import UsageError
+from launcher.file_writes import write_for_container, write_private
 from launcher.settings import Settings
 from launcher.state_layout import StateLayout
 
@@ -83,10 +83,10 @@ def config_path(layout: StateLayout) -> Path:
     return layout.generated / "alertmanager" / "alertmanager.yml"
 
 
-def write_config(settings: Settings, layout: StateLayout) -> Path:
-    """Written 0600: webhook URLs often carry a token."""
+def write_config(settings: Settings, layout: StateLayout, for_container: bool = False) -> Path:
+    """Written 0600, as webhook URLs often carry a token; for the compose stack's container, which reads it
+    as its own user, readable inside the 0700 state dir (see file_writes.write_for_container)."""
     path = config_path(layout)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if settings.alertmanager_config is not None:
         text = settings.alertmanager_config.read_text()
     else:
@@ -95,11 +95,7 @@ def write_config(settings: Settings, layout: StateLayout) -> Path:
             "pass --alertmanager-config to use your own.\n"
             + yaml.safe_dump(generated_config(settings), sort_keys=False)
         )
-    temporary = path.with_name(f".{path.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    temporary.replace(path)
+    (write_for_container if for_container else write_private)(path, text)
     return path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from launcher.addresses import host_port
 from launcher.alertmanager_config import config_path, write_config
 from launcher.child_spec import Timing
 from launcher.errors import PreflightError
+from launcher.helper_environment import helper_environment
 from launcher.http_child import HttpChild
 from launcher.settings import Settings
 from launcher.state_layout import StateLayout
@@ -80,7 +80,7 @@ def alertmanager_child(settings: Settings, layout: StateLayout, binary: Path) ->
         command=command,
         health_urls=(alertmanager_url(settings) + "/-/ready",),
         log_path=layout.log_file("alertmanager"),
-        environment=dict(os.environ),
+        environment=helper_environment(),
         timing=Timing(startup_timeout_s=120.0, health_interval_s=10.0, health_failures=3),
         before_start=lambda: write_config(settings, layout),
     )

@@ -7,7 +7,7 @@ import os
 import sys
 
 from launcher.command_line import PROG, help_text, parse_command_line, version_text
-from launcher.errors import EXIT_ENVIRONMENT, LauncherError, StopRequested
+from launcher.errors import EXIT_ENVIRONMENT, LauncherError, StopRequested, UsageError
 
 
 def _configure_logging() -> None:
@@ -17,6 +17,47 @@ def _configure_logging() -> None:
         datefmt="%Y-%m-%dT%H:%M:%S",
         stream=sys.stderr,
     )
+
+
+API_KEY_FLAG = "--api-key"
+API_KEY_VARIABLE = "VLLM_API_KEY"
+_MOVED_MARK = "SWM_API_KEY_MOVED_FROM_ARGV"
+
+
+def split_api_key(argv: list[str]) -> tuple[list[str], list[str]]:
+    """argv without --api-key, and the keys it carried. Like vLLM's own option, it takes every value that
+    follows it up to the next option."""
+    kept: list[str] = []
+    keys: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if token.startswith(API_KEY_FLAG + "="):
+            keys.append(token.split("=", 1)[1])
+        elif token == API_KEY_FLAG:
+            while index < len(argv) and not argv[index].startswith("-"):
+                keys.append(argv[index])
+                index += 1
+        else:
+            kept.append(token)
+    return kept, keys
+
+
+def hide_api_key(argv: list[str]) -> None:
+    """/proc/PID/cmdline is readable by every local user: a launcher given --api-key runs itself again
+    without it, with the key in its environment (readable by its own user only), where vLLM reads it."""
+    kept, keys = split_api_key(argv)
+    if not keys:
+        return
+    if len(set(keys)) > 1 or (os.environ.get(API_KEY_VARIABLE) not in (None, keys[0])):
+        raise UsageError(f"more than one API key given ({API_KEY_FLAG}, {API_KEY_VARIABLE}): vLLM reads one; give one")
+    if not keys[0]:
+        raise UsageError(f"{API_KEY_FLAG} needs a value")
+    environment = {**os.environ, API_KEY_VARIABLE: keys[0], _MOVED_MARK: "1"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "launcher", *kept], environment)  # noqa: S606 - ourselves
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
             from launcher.bench_command import run_bench
 
             return run_bench(argv[1:])
+        hide_api_key(argv)  # the main job only: the subcommands above take no key to hide
+        if os.environ.pop(_MOVED_MARK, None):
+            logging.getLogger(__name__).warning(
+                "--api-key was on the command line, where other local users could see it while the launcher "
+                "started; it now reaches vLLM as %s. Prefer --api-key-file FILE",
+                API_KEY_VARIABLE,
+            )
         command_line = parse_command_line(argv)
         if command_line.wants_help:
             print(help_text())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from launcher.addresses import dial_host, host_port
+from launcher.helper_environment import helper_environment
 from launcher.http_child import HttpChild
+from launcher.secured_endpoint import SecuredEndpoint
 from launcher.settings import Settings
 from launcher.state_layout import StateLayout
 
@@ -15,11 +16,12 @@ def exporter_address(settings: Settings) -> str:
     return host_port(dial_host(settings.exporter_host), settings.exporter_port)
 
 
-def exporter_url(settings: Settings) -> str:
-    return f"http://{exporter_address(settings)}"
+def exporter_url(settings: Settings, endpoint: SecuredEndpoint | None = None) -> str:
+    return f"{endpoint.scheme if endpoint else 'http'}://{exporter_address(settings)}"
 
 
-def exporter_child(settings: Settings, layout: StateLayout) -> HttpChild:
+def exporter_child(settings: Settings, layout: StateLayout, endpoint: SecuredEndpoint | None = None) -> HttpChild:
+    endpoint = endpoint or SecuredEndpoint()
     command = (
         sys.executable,
         "-m",
@@ -34,11 +36,13 @@ def exporter_child(settings: Settings, layout: StateLayout) -> HttpChild:
         "--collect-interval",
         f"{settings.collect_interval:g}",
     )
+    if endpoint.web_config_file is not None:
+        command = (*command, "--web-config-file", str(endpoint.web_config_file))
     return HttpChild(
         name="exporter",
         display_name="exporter",
         command=command,
-        health_urls=(exporter_url(settings) + "/healthz",),
+        health_urls=(exporter_url(settings, endpoint) + "/healthz",),
         log_path=layout.log_file("exporter"),
-        environment={**os.environ, "PYTHONUNBUFFERED": "1"},
+        environment=helper_environment({"PYTHONUNBUFFERED": "1"}),
     )

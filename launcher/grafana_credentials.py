@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from launcher.file_writes import write_private
 
 ADMIN_USER = "admin"
 
@@ -23,13 +25,16 @@ def ensure_admin_password(state_dir: Path) -> GrafanaCredentials:
         path.chmod(0o600)
         return GrafanaCredentials(path, path.read_text().strip(), new=False)
     password = secrets.token_urlsafe(18)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(password + "\n")
+    write_private(path, password + "\n")
     return GrafanaCredentials(path, password, new=True)
 
 
-def describe(credentials: GrafanaCredentials) -> str:
+def describe(credentials: GrafanaCredentials, on_terminal: bool | None = None) -> str:
+    """Shown once, and only to a person at a terminal: under systemd, stderr is the journal, which others
+    may read, so the log names the file instead."""
+    on_terminal = sys.stderr.isatty() if on_terminal is None else on_terminal
+    if credentials.new and not on_terminal:
+        return f"user {ADMIN_USER}, password generated now into {credentials.path} (mode 0600; not logged)"
     if credentials.new:
         return (
             f"user {ADMIN_USER}, password {credentials.password} "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -10,8 +9,10 @@ from launcher import defaults
 from launcher.addresses import host_port
 from launcher.alertmanager_native import alertmanager_url
 from launcher.child_spec import Timing
+from launcher.helper_environment import helper_environment
 from launcher.http_child import HttpChild
 from launcher.prometheus_native import prometheus_duration, prometheus_url
+from launcher.secured_endpoint import OPEN, StackAccess
 from launcher.settings import Settings
 from launcher.stack_files import GRAFANA_DASHBOARDS, GRAFANA_PROVISIONING, HOME_DASHBOARD, grafana_env_defaults
 from launcher.state_layout import StateLayout
@@ -34,33 +35,45 @@ def grafana_url(settings: Settings) -> str:
     return f"http://{host_port(defaults.LOOPBACK, settings.grafana_port)}"
 
 
-def grafana_environment(settings: Settings, layout: StateLayout, password_file: Path) -> dict[str, str]:
+def grafana_environment(
+    settings: Settings, layout: StateLayout, password_file: Path, access: StackAccess = OPEN
+) -> dict[str, str]:
     data = layout.root / "grafana"
-    return {
-        **os.environ,
-        **grafana_env_defaults(),
-        "GF_SERVER_HTTP_ADDR": defaults.LOOPBACK,
-        "GF_SERVER_HTTP_PORT": str(settings.grafana_port),
-        "GF_PATHS_DATA": str(data / "data"),
-        "GF_PATHS_LOGS": str(data / "logs"),
-        "GF_PATHS_PLUGINS": str(data / "plugins"),
-        "GF_PATHS_PROVISIONING": str(GRAFANA_PROVISIONING),
-        "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
-        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(HOME_DASHBOARD),
-        "SWM_PROMETHEUS_URL": prometheus_url(settings),
-        "SWM_ALERTMANAGER_URL": alertmanager_url(settings),
-        "SWM_SCRAPE_INTERVAL": prometheus_duration(settings.scrape_interval),
-        "SWM_DASHBOARDS_DIR": str(GRAFANA_DASHBOARDS),
-    }
+    prometheus = access.prometheus
+    return helper_environment(
+        {
+            **grafana_env_defaults(),
+            "GF_SERVER_HTTP_ADDR": defaults.LOOPBACK,
+            "GF_SERVER_HTTP_PORT": str(settings.grafana_port),
+            "GF_PATHS_DATA": str(data / "data"),
+            "GF_PATHS_LOGS": str(data / "logs"),
+            "GF_PATHS_PLUGINS": str(data / "plugins"),
+            "GF_PATHS_PROVISIONING": str(GRAFANA_PROVISIONING),
+            "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
+            "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(HOME_DASHBOARD),
+            "SWM_PROMETHEUS_URL": prometheus_url(settings, access),
+            # The datasource's basic auth and TLS, when Prometheus sits behind a web config (provisioning
+            # reads them from here; the password is Grafana's to know, as a scraper's would be).
+            "SWM_PROMETHEUS_BASIC_AUTH": "true" if prometheus.username else "false",
+            "SWM_PROMETHEUS_USER": prometheus.username or "",
+            "SWM_PROMETHEUS_PASSWORD": prometheus.password or "",
+            "SWM_PROMETHEUS_TLS_SKIP_VERIFY": "true" if prometheus.scheme == "https" else "false",
+            "SWM_ALERTMANAGER_URL": alertmanager_url(settings),
+            "SWM_SCRAPE_INTERVAL": prometheus_duration(settings.scrape_interval),
+            "SWM_DASHBOARDS_DIR": str(GRAFANA_DASHBOARDS),
+        }
+    )
 
 
-def grafana_child(settings: Settings, layout: StateLayout, binary: Path, password_file: Path) -> HttpChild:
+def grafana_child(
+    settings: Settings, layout: StateLayout, binary: Path, password_file: Path, access: StackAccess = OPEN
+) -> HttpChild:
     return HttpChild(
         name="grafana",
         display_name="Grafana",
         command=(str(binary), "server", f"--homepath={_homepath(binary)}"),
         health_urls=(grafana_url(settings) + "/api/health",),
         log_path=layout.log_file("grafana"),
-        environment=grafana_environment(settings, layout, password_file),
+        environment=grafana_environment(settings, layout, password_file, access),
         timing=Timing(startup_timeout_s=180.0, health_interval_s=10.0, health_failures=3),
     )

@@ -29,6 +29,7 @@ class HttpChild:
     # Monitoring must not take CPU from the model server: helpers run at a lower priority.
     niceness: int = HELPER_NICENESS
     before_start: Callable[[], None] | None = field(default=None, repr=False)
+    health_authorization: str | None = field(default=None, repr=False)  # an Authorization header, if needed
 
     def argv(self) -> tuple[str, ...]:
         return self.command
@@ -54,7 +55,7 @@ class HttpChild:
 
     def probe(self, pid: int) -> Probe:
         for url in self.health_urls:
-            status = http_status(url, timeout=defaults.HEALTH_TIMEOUT_S)
+            status = http_status(url, timeout=defaults.HEALTH_TIMEOUT_S, authorization=self.health_authorization)
             if status != 200:
                 return Probe(False, f"GET {url}: " + (f"HTTP {status}" if status else "no answer"))
         return Probe(True)

@@ -10,8 +10,15 @@ import urllib.request
 _UNVERIFIED = ssl._create_unverified_context()  # noqa: S323 - probing our own child on loopback
 
 
-def http_status(url: str, timeout: float) -> int | None:
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "serve-with-monitoring"})
+def _request(url: str, authorization: str | None) -> urllib.request.Request:
+    headers = {"User-Agent": "serve-with-monitoring"}
+    if authorization:
+        headers["Authorization"] = authorization
+    return urllib.request.Request(url, method="GET", headers=headers)
+
+
+def http_status(url: str, timeout: float, authorization: str | None = None) -> int | None:
+    request = _request(url, authorization)
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=_UNVERIFIED) as response:
             response.read(64 * 1024)
@@ -22,8 +29,8 @@ def http_status(url: str, timeout: float) -> int | None:
         return None
 
 
-def http_get_text(url: str, timeout: float) -> str | None:
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "serve-with-monitoring"})
+def http_get_text(url: str, timeout: float, authorization: str | None = None) -> str | None:
+    request = _request(url, authorization)
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=_UNVERIFIED) as response:
             return response.read().decode(errors="replace")

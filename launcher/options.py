@@ -130,6 +130,12 @@ OPTIONS: tuple[LauncherOption, ...] = (
         defaults.COLLECT_INTERVAL_S,
         "SECONDS",
     ),
+    LauncherOption(
+        "--exporter-web-config",
+        "TLS and basic auth for the exporter (exporter-toolkit YAML, as node_exporter's --web.config.file)",
+        parse.path,
+        metavar="FILE",
+    ),
     LauncherOption("--no-exporter", "do not run the GPU/host exporter", default=False),
     LauncherOption(
         "--stack",
@@ -143,6 +149,25 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "--prometheus-port", "Prometheus' port (on 127.0.0.1)", parse.port, defaults.PROMETHEUS_PORT, "PORT"
     ),
     LauncherOption("--grafana-port", "Grafana's port (on 127.0.0.1)", parse.port, defaults.GRAFANA_PORT, "PORT"),
+    LauncherOption(
+        "--prometheus-host",
+        "address native Prometheus binds; beyond loopback it needs --prometheus-web-config",
+        parse.non_empty,
+        defaults.LOOPBACK,
+        "HOST",
+    ),
+    LauncherOption(
+        "--prometheus-web-config",
+        "TLS and basic auth for native Prometheus (its --web.config.file format)",
+        parse.path,
+        metavar="FILE",
+    ),
+    LauncherOption(
+        "--api-key-file",
+        "a file holding vLLM's API key; it reaches vLLM as VLLM_API_KEY, never on a command line",
+        parse.path,
+        metavar="FILE",
+    ),
     LauncherOption(
         "--advertise-address",
         "the address a central Prometheus reaches this host by, for the fleet target list"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
+import stat
 from pathlib import Path
 
 from launcher.errors import PreflightError, UsageError
 from launcher.vllm_target import VllmTarget
+
+log = logging.getLogger(__name__)
 
 
 def looks_like_local_path(model: str) -> bool:
@@ -54,9 +58,19 @@ def check_target(target: VllmTarget) -> None:
 
 
 def check_state_dir(path: Path) -> None:
+    """The state dir exists, is ours to write, and is 0700: it holds logs, secrets and the API's state."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise PreflightError(f"cannot create state dir {path}: {error.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise PreflightError(f"state dir {path} is not writable")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        try:
+            path.chmod(0o700)
+        except OSError as error:
+            raise PreflightError(
+                f"state dir {path} is mode {mode:o} and cannot be made 0700: {error.strerror}"
+            ) from None
+        log.info("state dir %s was mode %o; made it 0700 (it holds logs and secrets)", path, mode)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.errors import UsageError
+from launcher.file_writes import write_for_container
 from launcher.settings import Settings
 from launcher.stack_files import PROMETHEUS_RULES
 from launcher.state_layout import StateLayout
@@ -67,13 +68,12 @@ def check_extra_rules(settings: Settings, promtool: Path | None) -> None:
 def write_rules(settings: Settings, layout: StateLayout) -> Path:
     directory = rules_dir(layout)
     shutil.rmtree(directory, ignore_errors=True)  # a removed --extra-rules file must not linger
-    directory.mkdir(parents=True, exist_ok=True)
     for shipped in sorted(PROMETHEUS_RULES.glob("*.yml")):
         if shipped.name == SLO_RULES.name:
             continue
         text = shipped.read_text().replace(defaults.RUNBOOK_BASE_URL, settings.runbook_base_url)
-        (directory / shipped.name).write_text(text)
-    (directory / SLO_RULES.name).write_text(render(objectives(settings), settings.runbook_base_url))
+        write_for_container(directory / shipped.name, text)
+    write_for_container(directory / SLO_RULES.name, render(objectives(settings), settings.runbook_base_url))
     for index, extra in enumerate(settings.extra_rules):
-        (directory / f"extra-{index}-{extra.stem}.yml").write_text(extra.read_text())
+        write_for_container(directory / f"extra-{index}-{extra.stem}.yml", extra.read_text())
     return directory

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 
-from launcher.addresses import WILDCARD_HOSTS, host_port
+from launcher.addresses import WILDCARD_HOSTS, host_port, is_loopback_host
+from launcher.file_writes import write_for_container
 
 
 def _write_readable(path: Path, text: str) -> None:
     """Atomically, and readable by everyone: Prometheus' container user must read it even under UMask=0077."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o755)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    temporary.chmod(0o644)
-    temporary.replace(path)  # Prometheus re-reads file_sd files on change; it must never see half of one
+    write_for_container(path, text)  # Prometheus re-reads file_sd files on change; never half of one
 
 
 def write_target_file(path: Path, addresses: list[str], labels: dict[str, str] | None = None) -> None:
@@ -34,9 +29,6 @@ def write_local_targets(
     write_target_file(directory / "alertmanager.json", [alertmanager] if alertmanager else [])
 
 
-LOOPBACKS = ("127.0.0.1", "localhost", "::1")
-
-
 def advertised(bound_host: str, port: int, advertise_address: str | None) -> str:
     """host:port as a central Prometheus should dial it."""
     if advertise_address:
@@ -48,12 +40,14 @@ def advertised(bound_host: str, port: int, advertise_address: str | None) -> str
     return host_port(host, port)
 
 
-def fleet_target_groups(vllm: str, exporter: str | None) -> list[dict[str, object]]:
+def fleet_target_groups(vllm: str, exporter: str | None, exporter_scheme: str = "http") -> list[dict[str, object]]:
     """One file_sd / http_sd document for this host. The job labels win over a central job_name, so
-    the shipped alerts (up{job="vllm"}, up{job="swm-exporter"}) work unchanged."""
+    the shipped alerts (up{job="vllm"}, up{job="swm-exporter"}) work unchanged; an exporter behind TLS
+    says so with __scheme__, which a central Prometheus applies to that target alone."""
     groups: list[dict[str, object]] = [{"targets": [vllm], "labels": {"job": "vllm"}}]
     if exporter:
-        groups.append({"targets": [exporter], "labels": {"job": "swm-exporter"}})
+        labels = {"job": "swm-exporter", **({"__scheme__": exporter_scheme} if exporter_scheme != "http" else {})}
+        groups.append({"targets": [exporter], "labels": labels})
     return groups
 
 
@@ -62,4 +56,4 @@ def write_fleet_targets(path: Path, groups: list[dict[str, object]]) -> None:
 
 
 def is_loopback(address: str) -> bool:
-    return address.rsplit(":", 1)[0].strip("[]") in LOOPBACKS
+    return is_loopback_host(address.rsplit(":", 1)[0])

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import FrameType
 
 from launcher import defaults
-from launcher.addresses import host_port
+from launcher.addresses import host_port, is_exposed
 from launcher.child_spec import ChildSpec, Timing
 from launcher.command_line import CommandLine
 from launcher.errors import PreflightError, StopRequested
@@ -28,6 +28,7 @@ from launcher.prometheus_targets import (
 )
 from launcher.restart_policy import RestartPolicy
 from launcher.sd_notify import SystemdNotifier
+from launcher.secured_endpoint import StackAccess, exporter_exposure_warning, secure_endpoint
 from launcher.settings import Settings, load_settings
 from launcher.stack import plan_stack
 from launcher.state_layout import StateLayout, shared_cache_dir
@@ -39,6 +40,7 @@ from launcher.vllm_capabilities import VllmCapabilities, learn_capabilities
 from launcher.vllm_child import VllmChild
 from launcher.vllm_command import VllmInvocation, plan_vllm, vllm_environment
 from launcher.vllm_executable import find_vllm
+from launcher.vllm_target import VllmTarget
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +114,13 @@ def serve(command_line: CommandLine) -> int:
     invocation = prepare(settings)
     check_helper_ports(settings)
     layout = StateLayout(settings.state_dir)
-    stack = plan_stack(settings, layout)
+    access = StackAccess(
+        exporter=secure_endpoint("exporter", None if settings.no_exporter else settings.exporter_web_config, layout),
+        prometheus=secure_endpoint("prometheus", settings.prometheus_web_config, layout),
+    )
+    stack = plan_stack(settings, layout, access)
     target = invocation.target
+    _warn_about_exposure(settings, target, access)
     write_local_targets(
         targets_dir(layout),
         vllm=target.probe_address,
@@ -121,7 +128,7 @@ def serve(command_line: CommandLine) -> int:
         prometheus=host_port(defaults.LOOPBACK, settings.prometheus_port) if stack.mode != "none" else None,
         alertmanager=stack.alertmanager,
     )
-    _write_fleet_targets(settings, layout, target.host, target.port)
+    _write_fleet_targets(settings, layout, target.host, target.port, access.exporter.scheme)
     timing = Timing(
         startup_timeout_s=settings.startup_timeout,
         health_interval_s=settings.health_interval,
@@ -143,8 +150,8 @@ def serve(command_line: CommandLine) -> int:
         supervise(VllmChild(invocation, timing, layout.log_file("vllm"), guard, settings.stall_timeout))
         urls = {"vllm": target.base_url}
         if not settings.no_exporter:
-            supervise(exporter_child(settings, layout), "[exporter] ")
-            urls["exporter"] = exporter_url(settings) + "/metrics"
+            supervise(exporter_child(settings, layout, access.exporter), "[exporter] ")
+            urls["exporter"] = exporter_url(settings, access.exporter) + "/metrics"
         for spec in stack.children:
             supervise(spec, f"[{spec.name}] ")
         supervisor.on_shutdown.extend(stack.on_shutdown)
@@ -165,20 +172,36 @@ def serve(command_line: CommandLine) -> int:
         guard.close()
 
 
+def _warn_about_exposure(settings: Settings, target: VllmTarget, access: StackAccess) -> None:
+    """Binding beyond loopback is the user's choice; what it exposes is said once, at start-up."""
+    if is_exposed(target.host):
+        unguarded = "" if target.api_key else "; with no API key (--api-key-file), so does the model API (/v1)"
+        log.warning(
+            "vLLM listens on %s: its /metrics and /health answer anyone who can reach it, even with an API "
+            "key (vLLM checks the key on /v1 only)%s",
+            host_port(target.host, target.port),
+            unguarded,
+        )
+    if not settings.no_exporter and is_exposed(settings.exporter_host) and access.exporter.web_config_file is None:
+        log.warning("%s", exporter_exposure_warning(settings.exporter_host, settings.exporter_port))
+
+
 def _announce(model_name: str | None, urls: dict[str, str]) -> None:
     log.info("ready: vLLM serves %s", model_name)
     for name, url in urls.items():
         log.info("  %-13s %s", name, url)
 
 
-def _write_fleet_targets(settings: Settings, layout: StateLayout, vllm_host: str, vllm_port: int) -> None:
+def _write_fleet_targets(
+    settings: Settings, layout: StateLayout, vllm_host: str, vllm_port: int, exporter_scheme: str
+) -> None:
     vllm = advertised(vllm_host, vllm_port, settings.advertise_address)
     exporter = (
         None
         if settings.no_exporter
         else advertised(settings.exporter_host, settings.exporter_port, settings.advertise_address)
     )
-    write_fleet_targets(layout.fleet_targets, fleet_target_groups(vllm, exporter))
+    write_fleet_targets(layout.fleet_targets, fleet_target_groups(vllm, exporter, exporter_scheme))
     if is_loopback(vllm):
         log.debug(
             "fleet target list %s advertises %s: a central Prometheus needs --host (and --exporter-host) "

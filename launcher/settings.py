@@ -42,6 +42,10 @@ class Settings:
     heartbeat_url: str | None
     runbook_base_url: str
     extra_rules: tuple[Path, ...]
+    exporter_web_config: Path | None
+    prometheus_host: str
+    prometheus_web_config: Path | None
+    api_key_file: Path | None
     slo_ttft_threshold: float
     slo_ttft_target: float
     slo_itl_threshold: float

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher import defaults
+from launcher.addresses import is_loopback_host
 from launcher.alertmanager_config import check_config, has_receiver, write_config
 from launcher.alertmanager_native import (
     alertmanager_address,
@@ -27,8 +28,14 @@ from launcher.grafana_native import find_grafana, grafana_child, grafana_url
 from launcher.preflight import check_port_free
 from launcher.prometheus_native import prometheus_child, prometheus_url, write_native_config
 from launcher.prometheus_rules import check_extra_rules, check_objectives, write_rules
+from launcher.secured_endpoint import OPEN, StackAccess
 from launcher.settings import Settings
-from launcher.stack_docker import compose_down, docker_engine_answers, docker_stack_child
+from launcher.stack_docker import (
+    compose_down,
+    docker_engine_answers,
+    docker_stack_child,
+    write_compose_prometheus_config,
+)
 from launcher.stack_files import compose_file
 from launcher.state_layout import StateLayout
 
@@ -106,9 +113,22 @@ def _announce_receivers(settings: Settings, plan: StackPlan) -> None:
         log.info("no --heartbeat-url: nothing outside this host notices if alerting itself stops")
 
 
-def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
+def _check_prometheus_access(settings: Settings, mode: str) -> None:
+    beyond_loopback = not is_loopback_host(settings.prometheus_host)
+    if mode != "native" and (beyond_loopback or settings.prometheus_web_config is not None):
+        flag = "--prometheus-web-config" if settings.prometheus_web_config is not None else "--prometheus-host"
+        raise UsageError(f"{flag} applies to --stack native only; compose's Prometheus listens on 127.0.0.1")
+    if beyond_loopback and settings.prometheus_web_config is None:
+        raise UsageError(
+            f"--prometheus-host {settings.prometheus_host} binds Prometheus beyond loopback, which needs "
+            "--prometheus-web-config (TLS and basic auth, in Prometheus' --web.config.file format)"
+        )
+
+
+def plan_stack(settings: Settings, layout: StateLayout, access: StackAccess = OPEN) -> StackPlan:
     check_alerting(settings)
     mode = resolve_mode(settings.stack)
+    _check_prometheus_access(settings, mode)
     if mode == "none":
         wanted = _wants_alert_delivery(settings)
         if wanted:
@@ -125,7 +145,8 @@ def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
             raise PreflightError("--stack docker: no Docker engine answers `docker info`")
         _check_ports(settings, grafana=True, alertmanager=True)
         write_rules(settings, layout)
-        write_config(settings, layout)
+        write_config(settings, layout, for_container=True)
+        write_compose_prometheus_config(layout, access)
         plan = StackPlan("docker", credentials=ensure_admin_password(layout.root))
         password = plan.credentials.password
         plan.children.append(docker_stack_child(settings, layout, compose, password))
@@ -164,9 +185,9 @@ def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
         check_alertmanager(alertmanager)
         write_config(settings, layout)
         plan.alertmanager = alertmanager_address(settings)
-    write_native_config(settings, layout)
-    plan.children.append(prometheus_child(settings, layout, prometheus))
-    plan.urls["prometheus"] = prometheus_url(settings)
+    write_native_config(settings, layout, access)
+    plan.children.append(prometheus_child(settings, layout, prometheus, access))
+    plan.urls["prometheus"] = prometheus_url(settings, access)
     plan.announcements["prometheus"] = [f"Prometheus ready at {plan.urls['prometheus']}"]
     if alertmanager is None:
         log.warning(
@@ -185,7 +206,7 @@ def plan_stack(settings: Settings, layout: StateLayout) -> StackPlan:
         )
     else:
         plan.credentials = ensure_admin_password(layout.root)
-        plan.children.append(grafana_child(settings, layout, grafana, plan.credentials.path))
+        plan.children.append(grafana_child(settings, layout, grafana, plan.credentials.path, access))
         plan.urls["grafana"] = grafana_url(settings)
         plan.announcements["grafana"] = [
             f"Grafana ready at {plan.urls['grafana']}; login: {describe(plan.credentials)}"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.argument_parsing import OneLineErrorParser
+from launcher.cli import split_api_key
 from launcher.command_line import parse_command_line
 from launcher.errors import UsageError
 from launcher.settings import load_settings
@@ -30,9 +31,19 @@ def systemd_quote(argument: str) -> str:
     return escaped
 
 
+# The API key never goes into the unit: systemd hands it to the service as a credential, readable by it
+# alone, in $CREDENTIALS_DIRECTORY (the %d specifier).
+API_KEY_CREDENTIAL = "vllm-api-key"
+API_KEY_PLACE = "/etc/serve-with-monitoring/vllm-api-key"
+
+
 def render_unit(
-    exec_start: str = DEFAULT_EXEC_START, user: str = "swm", grace_period_s: float = defaults.GRACE_PERIOD_S
+    exec_start: str = DEFAULT_EXEC_START,
+    user: str = "swm",
+    grace_period_s: float = defaults.GRACE_PERIOD_S,
+    credentials: tuple[tuple[str, str], ...] = (),
 ) -> str:
+    credential_lines = "".join(f"LoadCredential={name}:{path}\n" for name, path in credentials)
     # The launcher ends within grace + 2 s, then may run `docker compose down` (--stack docker).
     stop_timeout = math.ceil(grace_period_s) + 2 + math.ceil(DOWN_TIMEOUT_S) + 3
     return f"""# serve-with-monitoring: vLLM under supervision, with its monitoring.
@@ -60,8 +71,9 @@ Group={user}
 EnvironmentFile=-{ENVIRONMENT_FILE}
 Environment=HF_HOME=%C/serve-with-monitoring/huggingface
 StateDirectory=serve-with-monitoring
+StateDirectoryMode=0700
 CacheDirectory=serve-with-monitoring
-ExecStart={exec_start}
+{credential_lines}ExecStart={exec_start}
 
 # Hardening. The GPU needs its device nodes; torch's JIT needs writable+executable memory, so
 # MemoryDenyWriteExecute stays off; ProtectProc stays off so the exporter can name other users' GPU processes.
@@ -130,6 +142,40 @@ def run_systemd_unit(argv: list[str]) -> int:
     if any(token == "--state-dir" or token.startswith("--state-dir=") for token in argv):
         raise UsageError("systemd-unit: leave out --state-dir; the unit's StateDirectory= sets it")
     settings = load_settings(parse_command_line(argv))  # --config included: its grace period counts
-    exec_start = " ".join(systemd_quote(part) for part in (_launcher_executable(), *_absolute_paths(argv)))
-    print(render_unit(exec_start, user, settings.grace_period), end="")
+    argv, keys = split_api_key(argv)
+    if len(set(keys)) > 1:
+        raise UsageError("systemd-unit: more than one --api-key given; vLLM reads one")
+    credential_file = settings.api_key_file.expanduser().absolute() if settings.api_key_file else None
+    argv = _without_option(argv, "--api-key-file")
+    credentials: tuple[tuple[str, str], ...] = ()
+    exec_parts = [systemd_quote(part) for part in (_launcher_executable(), *_absolute_paths(argv))]
+    if keys or credential_file:
+        credentials = ((API_KEY_CREDENTIAL, str(credential_file or API_KEY_PLACE)),)
+        exec_parts.append(f"--api-key-file %d/{API_KEY_CREDENTIAL}")  # unquoted: %d is systemd's to expand
+    print(render_unit(" ".join(exec_parts), user, settings.grace_period, credentials), end="")
+    if keys:
+        print(
+            f"systemd-unit: the API key is not in the unit. Store it where the unit loads it from: "
+            f"install -m 0600 -o root /dev/stdin {API_KEY_PLACE} (then type the key and Ctrl-D)",
+            file=sys.stderr,
+        )
+    if settings.alert_webhook or settings.heartbeat_url:
+        print(
+            "systemd-unit: --alert-webhook and --heartbeat-url are in ExecStart=, which every local user can "
+            "read; if a URL carries a token, move it into a --config file (mode 0600)",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _without_option(argv: list[str], flag: str) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == flag:
+            skip = True
+        elif not token.startswith(flag + "="):
+            kept.append(token)
+    return kept

@@ -93,6 +93,9 @@ class VllmChild:
         self._watched_metrics = watched_vllm_names() if watched_metrics is None else watched_metrics
         self._missing_metrics: list[str] | None = None  # None until a served request made every name appear
         self._reported_asleep = False
+        # vLLM checks the key on /v1 only today; sent anyway, so a vLLM that guards more still answers.
+        key = invocation.target.api_key
+        self._authorization = f"Bearer {key}" if key else None
 
     def argv(self) -> tuple[str, ...]:
         return self.invocation.argv
@@ -172,7 +175,9 @@ class VllmChild:
                 return Probe(
                     False, f"lost its EngineCore (pid {', '.join(map(str, gone))})", immediate=True, cause="engine_lost"
                 )
-        status = http_status(self.invocation.target.base_url + "/health", timeout=defaults.HEALTH_TIMEOUT_S)
+        status = http_status(
+            self.invocation.target.base_url + "/health", defaults.HEALTH_TIMEOUT_S, self._authorization
+        )
         if status != 200:
             return Probe(False, "GET /health: " + (f"HTTP {status}" if status else "no answer"))
         if not known:
@@ -189,7 +194,9 @@ class VllmChild:
             drift_checked = self._missing_metrics is not None
         if not self._progress.enabled and drift_checked:
             return Probe(True)
-        text = http_get_text(self.invocation.target.base_url + "/metrics", timeout=defaults.HEALTH_TIMEOUT_S)
+        text = http_get_text(
+            self.invocation.target.base_url + "/metrics", defaults.HEALTH_TIMEOUT_S, self._authorization
+        )
         page = parse_metrics_page(text, with_names=not drift_checked) if text is not None else None
         if page is None:
             log.debug("vLLM's /metrics could not be read; no verdict on progress this time")

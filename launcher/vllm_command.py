@@ -6,19 +6,22 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from launcher import defaults
+from launcher.errors import UsageError
+from launcher.file_writes import write_private
 from launcher.settings import Settings
 from launcher.state_layout import StateLayout
 from launcher.tiny_model import TINY_MODEL_NAME
 from launcher.vllm_capabilities import VllmCapabilities
 from launcher.vllm_flags import translate_args, translate_config
-from launcher.vllm_target import VllmTarget, read_target, scan_vllm_args
+from launcher.vllm_target import VllmTarget, read_target, remove_option, scan_vllm_args
 
+API_KEY_VARIABLE = "VLLM_API_KEY"
 _NO_PHONE_HOME = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 # A unix socket path holds at most 107 bytes; vLLM appends "/<uuid4>" (37) to its IPC dir.
 _MAX_IPC_DIR_CHARS = 64
@@ -88,6 +91,45 @@ def vllm_environment(
     return env
 
 
+def read_api_key_file(path: Path) -> str:
+    try:
+        key = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"--api-key-file {path}: cannot read it ({getattr(error, 'strerror', None) or error})"
+        ) from None
+    if not key or "\n" in key:
+        raise UsageError(f"--api-key-file {path}: expected one API key on one line")
+    return key
+
+
+def _take_api_key(
+    args: tuple[str, ...],
+    config: dict[str, object],
+    capabilities: VllmCapabilities,
+    settings: Settings,
+    base_env: Mapping[str, str],
+) -> tuple[tuple[str, ...], dict[str, object], str | None]:
+    """The API key out of vLLM's argv and config file, whichever way it was given: --api-key (the launcher
+    re-executes itself without it, see cli.py), the config file's api-key, --api-key-file, VLLM_API_KEY."""
+    args, from_args = remove_option(args, "--api-key", capabilities)
+    config = dict(config)
+    from_config: list[str] = []
+    for key in ("api-key", "api_key"):
+        value = config.pop(key, None)
+        if value is not None:
+            from_config += [str(item) for item in value] if isinstance(value, list) else [str(value)]
+    keys = [*from_args, *from_config]
+    if settings.api_key_file is not None:
+        keys.append(read_api_key_file(settings.api_key_file))
+    if len(set(keys)) > 1:
+        raise UsageError(
+            "more than one API key given (--api-key, the config file, --api-key-file): vLLM reads one from "
+            f"{API_KEY_VARIABLE}, which is how the launcher passes it; give one"
+        )
+    return args, config, keys[0] if keys else (base_env.get(API_KEY_VARIABLE) or None)
+
+
 def plan_vllm(
     settings: Settings,
     executable: Path,
@@ -98,6 +140,8 @@ def plan_vllm(
 ) -> VllmInvocation:
     args = translate_args(settings.vllm_args, capabilities)
     config = translate_config(settings.vllm_config or {}, capabilities)
+    base = os.environ if base_env is None else base_env
+    args, config, api_key = _take_api_key(args, config, capabilities, settings, base)
     target = read_target(args, config, capabilities)
 
     uses_tiny_model = target.model is None
@@ -111,13 +155,15 @@ def plan_vllm(
     args = _quiet_probe_logging(args, capabilities)
     if config:
         config_path = layout.generated / "vllm-config.yaml"
-        config_path.parent.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        write_private(config_path, yaml.safe_dump(config, sort_keys=False))  # it may hold a secret
         args = (*args, "--config", str(config_path))
 
     scratch = layout.scratch("vllm")
     multiproc_dir = layout.run / "prometheus-multiproc" if target.api_server_count > 1 else None
-    env = vllm_environment(os.environ if base_env is None else base_env, layout, settings, scratch, multiproc_dir)
+    env = vllm_environment(base, layout, settings, scratch, multiproc_dir)
+    if api_key:
+        env[API_KEY_VARIABLE] = api_key  # vLLM reads it from here; argv is readable by every local user
+    target = replace(target, api_key=api_key)
     if uses_tiny_model:
         env["HF_HUB_OFFLINE"] = "1"
     return VllmInvocation(

@@ -20,35 +20,60 @@ class ScannedArgs:
     options: dict[str, tuple[str, ...]]  # canonical flag -> values of its last occurrence
 
 
-def scan_vllm_args(args: tuple[str, ...], capabilities: VllmCapabilities) -> ScannedArgs:
-    positionals: list[str] = []
-    options: dict[str, tuple[str, ...]] = {}
+@dataclass(frozen=True)
+class _Token:
+    flag: str | None  # None for a positional
+    tokens: tuple[str, ...]  # as written, the flag's values included
+    values: tuple[str, ...]
+
+
+def _walk(args: tuple[str, ...], capabilities: VllmCapabilities) -> list[_Token]:
+    """The command line cut into positionals and options with their values, by each option's arity."""
+    walked: list[_Token] = []
     index = 0
     while index < len(args):
         token = args[index]
         index += 1
         if not token.startswith("-") or token == "-":
-            positionals.append(token)
+            walked.append(_Token(None, (token,), (token,)))
             continue
         flag, has_value, value = token.partition("=")
         flag = _ALIASES.get(flag, flag)
         if has_value:
-            options[flag] = (value,)
+            walked.append(_Token(flag, (token,), (value,)))
             continue
         arity = capabilities.arity.get(flag, "1" if index < len(args) and not args[index].startswith("-") else "0")
-        values: list[str] = []
+        start = index
         if arity == "1":
-            if index < len(args):
-                values.append(args[index])
-                index += 1
+            index = min(index + 1, len(args))
         elif arity in ("+", "*", "?"):
             while index < len(args) and not args[index].startswith("-"):
-                values.append(args[index])
                 index += 1
                 if arity == "?":
                     break
-        options[flag] = tuple(values)
-    return ScannedArgs(tuple(positionals), options)
+        walked.append(_Token(flag, (token, *args[start:index]), tuple(args[start:index])))
+    return walked
+
+
+def scan_vllm_args(args: tuple[str, ...], capabilities: VllmCapabilities) -> ScannedArgs:
+    walked = _walk(args, capabilities)
+    positionals = tuple(token.values[0] for token in walked if token.flag is None)
+    options = {token.flag: token.values for token in walked if token.flag is not None}  # the last one wins
+    return ScannedArgs(positionals, options)
+
+
+def remove_option(
+    args: tuple[str, ...], flag: str, capabilities: VllmCapabilities
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The command line without every occurrence of `flag`, and the values they carried."""
+    kept: list[str] = []
+    values: list[str] = []
+    for token in _walk(args, capabilities):
+        if token.flag == flag:
+            values.extend(token.values)
+        else:
+            kept.extend(token.tokens)
+    return tuple(kept), tuple(values)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Dockerfile.cuda (hadolint; no engine here to build it) and deploy/kubernetes (kustomize, schemas)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,9 +58,19 @@ def test_generated_manifests_are_in_sync_with_observability():
 def test_kustomization_builds_and_core_kinds_pass_strict_validation(tmp_path):
     documents = build_kustomization()
     kinds = sorted(document["kind"] for document in documents)
-    assert kinds == ["ConfigMap", "ConfigMap", "ConfigMap", "Deployment", "PrometheusRule", "Service", "ServiceMonitor"]
+    assert kinds == [
+        "ConfigMap",
+        "ConfigMap",
+        "ConfigMap",
+        "Deployment",
+        "NetworkPolicy",
+        "PrometheusRule",
+        "Service",
+        "ServiceMonitor",
+    ]
     core = tmp_path / "core.yaml"
-    core.write_text(yaml.safe_dump_all([d for d in documents if d["kind"] in ("ConfigMap", "Deployment", "Service")]))
+    core_kinds = ("ConfigMap", "Deployment", "Service", "NetworkPolicy")
+    core.write_text(yaml.safe_dump_all([d for d in documents if d["kind"] in core_kinds]))
     result = subprocess.run(
         [str(BIN / "kubernetes-validate"), "--strict", "-k", "1.30.0", "--quiet", str(core)],
         capture_output=True,
@@ -78,7 +89,47 @@ def test_deployment_requests_a_gpu_probes_health_and_outlasts_the_grace_period()
         assert container[probe]["httpGet"]["path"] == "/health"
     assert pod["terminationGracePeriodSeconds"] > 30 + 2
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_api_key_comes_from_a_secret_and_never_from_args():
+    container = next(d for d in build_kustomization() if d["kind"] == "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    env = {variable["name"]: variable for variable in container["env"]}
+    assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "vllm-api-key", "key": "api-key"}
+    assert not any("api-key" in str(arg) for arg in container["args"])
+
+
+def test_the_network_policy_opens_the_api_to_clients_and_the_exporter_to_monitoring_only():
+    policy = next(d for d in build_kustomization() if d["kind"] == "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    clients, monitoring = policy["spec"]["ingress"]
+    assert "from" not in clients and [p["port"] for p in clients["ports"]] == ["http"]
+    assert monitoring["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert [p["port"] for p in monitoring["ports"]] == ["exporter"]
+
+
+def test_the_keda_component_builds_and_scales_on_vllms_queue(tmp_path):
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [os.path.relpath(K8S, overlay)],
+                "components": [os.path.relpath(K8S / "components" / "keda-autoscaling", overlay)],
+            }
+        )
+    )
+    result = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    scaled = next(d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "ScaledObject")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "serve-with-monitoring"
+    assert scaled["spec"]["minReplicaCount"] >= 1
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "prometheus" and "vllm:num_requests_waiting" in trigger["metadata"]["query"]
 
 
 def test_servicemonitor_scrapes_vllm_and_the_exporter_with_the_alerts_job_labels():

@@ -105,3 +105,30 @@ def test_systemd_unit_subcommand_rejects_a_bad_value():
     assert result.returncode == 2
     assert result.stderr.strip().startswith("serve-with-monitoring: error:")
     assert "Traceback" not in result.stderr
+
+
+def test_an_api_key_never_reaches_the_unit_it_becomes_a_credential(tmp_path):
+    result = subprocess.run(
+        [str(LAUNCHER), "systemd-unit", "m", "--api-key", "SECRET-KEY-1234"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "SECRET-KEY-1234" not in result.stdout + result.stderr
+    assert "LoadCredential=vllm-api-key:/etc/serve-with-monitoring/vllm-api-key" in result.stdout
+    assert "--api-key-file %d/vllm-api-key" in result.stdout
+    assert "/etc/serve-with-monitoring/vllm-api-key" in result.stderr  # where to put it
+    unit = tmp_path / "serve-with-monitoring.service"
+    unit.write_text(result.stdout)
+    verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, cwd=tmp_path)
+    assert verify.returncode == 0 and verify.stderr == "", verify.stderr
+
+
+def test_an_api_key_file_is_loaded_as_a_credential(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("k\n")
+    result = subprocess.run(
+        [str(LAUNCHER), "systemd-unit", "m", "--api-key-file", str(key)], capture_output=True, text=True, check=True
+    )
+    assert f"LoadCredential=vllm-api-key:{key}" in result.stdout
+    assert "--api-key-file %d/vllm-api-key" in result.stdout

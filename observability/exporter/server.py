@@ -1,13 +1,17 @@
-"""Serves /metrics and /healthz with uvicorn. Binds 127.0.0.1 unless told otherwise."""
+"""Serves /metrics, /sd and /healthz with uvicorn. Binds 127.0.0.1 unless told otherwise; with a web config,
+over TLS and/or behind basic auth (observability/exporter/access.py)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from launcher.web_config import WebConfig
+from observability.exporter.access import PROTECTED_PATHS, BasicAuth
 from observability.exporter.collection import SnapshotRegistry
 from observability.exporter.exposition import Exposition
 
@@ -33,8 +37,22 @@ def _service_discovery(targets_file: Path | None) -> bytes:
         return b"[]"
 
 
+async def _unauthorized(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"www-authenticate", b'Basic realm="serve-with-monitoring exporter"'),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"Unauthorized\n"})
+
+
 def make_app(
-    registry: SnapshotRegistry, targets_file: Path | None = None
+    registry: SnapshotRegistry, targets_file: Path | None = None, auth: BasicAuth | None = None
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     exposition = Exposition(registry)
 
@@ -53,6 +71,13 @@ def make_app(
         if scope["type"] != "http":
             return
         path = scope.get("path", "")
+        if auth is not None and path in PROTECTED_PATHS:
+            authorization = next(
+                (value.decode("latin-1") for name, value in scope["headers"] if name.lower() == b"authorization"), ""
+            )
+            if not auth.allows(authorization):
+                await _unauthorized(send)
+                return
         if path == "/metrics":
             await metrics(scope, send)
         elif path == "/healthz":
@@ -71,9 +96,30 @@ def make_app(
     return app
 
 
-def serve(registry: SnapshotRegistry, host: str, port: int, targets_file: Path | None = None) -> None:
+def _tls_options(web: WebConfig | None) -> dict[str, Any]:
+    if web is None or not web.tls:
+        return {}
+    required = web.client_auth_type in ("RequireAnyClientCert", "RequireAndVerifyClientCert")
+    return {
+        "ssl_certfile": str(web.cert_file),
+        "ssl_keyfile": str(web.key_file),
+        "ssl_ca_certs": str(web.client_ca_file) if web.client_ca_file else None,
+        "ssl_cert_reqs": ssl.CERT_REQUIRED
+        if required
+        else (ssl.CERT_OPTIONAL if web.client_ca_file else ssl.CERT_NONE),
+    }
+
+
+def serve(
+    registry: SnapshotRegistry,
+    host: str,
+    port: int,
+    targets_file: Path | None = None,
+    web: WebConfig | None = None,
+) -> None:
+    auth = BasicAuth(web.users) if web is not None and web.auth else None
     config = uvicorn.Config(
-        make_app(registry, targets_file),
+        make_app(registry, targets_file, auth),
         host=host,
         port=port,
         log_level="warning",
@@ -81,5 +127,6 @@ def serve(registry: SnapshotRegistry, host: str, port: int, targets_file: Path |
         lifespan="off",
         server_header=False,
         date_header=False,
+        **_tls_options(web),
     )
     uvicorn.Server(config).run()

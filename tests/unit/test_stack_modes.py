@@ -12,6 +12,7 @@ import pytest
 
 from launcher.command_line import parse_command_line
 from launcher.errors import PreflightError
+from launcher.grafana_credentials import describe
 from launcher.probe_runner import ProbeRunner
 from launcher.restart_policy import RestartPolicy
 from launcher.settings import merge_settings
@@ -20,14 +21,14 @@ from launcher.state_layout import StateLayout
 from launcher.supervised_child import State, SupervisedChild
 from tests.launcher_process import REPO_ROOT, free_port
 
-STANDIN_BIN = REPO_ROOT / "tests" / "standins" / "bin"
+SWM_STANDIN_BIN = REPO_ROOT / "tests" / "standins" / "bin"
 
 
 @pytest.fixture
 def standin_path(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", f"{STANDIN_BIN}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("STANDIN_DOCKER_STATE", str(tmp_path / "docker-standin"))
-    monkeypatch.setenv("STANDIN_REPO", str(REPO_ROOT))
+    monkeypatch.setenv("PATH", f"{SWM_STANDIN_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SWM_STANDIN_DOCKER_STATE", str(tmp_path / "docker-standin"))
+    monkeypatch.setenv("SWM_STANDIN_REPO", str(REPO_ROOT))
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
     monkeypatch.delenv("SWM_COMPOSE_FILE", raising=False)
     return tmp_path / "docker-standin"
@@ -84,7 +85,10 @@ def test_docker_mode_runs_compose_up_waits_for_both_then_down_keeping_volumes(tm
     password_file = settings.state_dir / "grafana-admin-password"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     lines = plan.announcements["stack"]
-    assert any(plan.credentials.password in line and "shown this once" in line for line in lines)
+    # Not a terminal here (as under systemd, where stderr is the journal): the file is named, not the password.
+    assert not any(plan.credentials.password in line for line in lines)
+    assert any(str(password_file) in line and "not logged" in line for line in lines)
+    assert plan.credentials.password in describe(plan.credentials, on_terminal=True)
 
     child.stop()
     for hook in plan.on_shutdown:
@@ -103,7 +107,7 @@ def test_keep_stack_leaves_it_running(tmp_path, standin_path):
 
 
 def test_a_failing_stack_is_given_up_on_without_an_exception(tmp_path, standin_path, guard, monkeypatch):
-    monkeypatch.setenv("STANDIN_DOCKER_UP_FAILS", "1")
+    monkeypatch.setenv("SWM_STANDIN_DOCKER_UP_FAILS", "1")
     settings = settings_for(tmp_path, "--stack", "docker")
     child = supervised(plan_stack(settings, StateLayout(settings.state_dir)).children[0], guard)
     run_until(child, lambda c: c.state == State.FAILED)
@@ -113,14 +117,14 @@ def test_a_failing_stack_is_given_up_on_without_an_exception(tmp_path, standin_p
 
 def test_auto_prefers_docker_then_native_then_none(tmp_path, standin_path, monkeypatch):
     assert resolve_mode("auto") == "docker"
-    monkeypatch.setenv("STANDIN_DOCKER_DOWN", "1")
+    monkeypatch.setenv("SWM_STANDIN_DOCKER_DOWN", "1")
     assert resolve_mode("auto") == "native"  # the venv's prometheus (scripts/setup.sh links it there)
     monkeypatch.setattr("launcher.stack.find_prometheus", lambda: None)
     assert resolve_mode("auto") == "none"
 
 
 def test_docker_mode_without_an_engine_is_a_preflight_error(tmp_path, standin_path, monkeypatch):
-    monkeypatch.setenv("STANDIN_DOCKER_DOWN", "1")
+    monkeypatch.setenv("SWM_STANDIN_DOCKER_DOWN", "1")
     settings = settings_for(tmp_path, "--stack", "docker")
     with pytest.raises(PreflightError, match="no Docker engine"):
         plan_stack(settings, StateLayout(settings.state_dir))
@@ -128,7 +132,7 @@ def test_docker_mode_without_an_engine_is_a_preflight_error(tmp_path, standin_pa
 
 def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, standin_path, guard, monkeypatch):
     dump = tmp_path / "grafana-standin.json"
-    monkeypatch.setenv("STANDIN_GRAFANA_DUMP", str(dump))
+    monkeypatch.setenv("SWM_STANDIN_GRAFANA_DUMP", str(dump))
     settings = settings_for(tmp_path, "--stack", "native")
     plan = plan_stack(settings, StateLayout(settings.state_dir))
     assert [child.name for child in plan.children] == ["prometheus", "alertmanager", "grafana"]

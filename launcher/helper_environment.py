@@ -1,0 +1,35 @@
+"""The environment the helpers (exporter, Prometheus, Alertmanager, Grafana, docker compose) start with:
+built from an allowlist, so that HF_TOKEN, VLLM_API_KEY and cloud credentials never reach them.
+
+vLLM itself gets the launcher's whole environment: it needs the hub token and its own settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+ALLOWED = frozenset(
+    {
+        # Where things are, and how text and time read.
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "NO_COLOR",
+        "HOSTNAME", "NODE_NAME",  # the exporter's hostname label, in Kubernetes from the downward API
+        "STATE_DIRECTORY", "CACHE_DIRECTORY",  # systemd's
+        # The exporter is Python; NVML is found through the loader.
+        "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "LD_LIBRARY_PATH",
+        "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+        # Alertmanager reaches webhooks through the same proxy and trust store as everything else.
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "SSL_CERT_FILE", "SSL_CERT_DIR",
+        # docker compose finds its engine.
+        "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+    }
+)  # fmt: skip
+ALLOWED_PREFIXES = ("LC_", "XDG_", "SWM_")
+
+
+def helper_environment(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The allowed part of `base` (the launcher's environment), plus `extra`, which the caller vouches for."""
+    source = os.environ if base is None else base
+    kept = {name: value for name, value in source.items() if name in ALLOWED or name.startswith(ALLOWED_PREFIXES)}
+    return {**kept, **(extra or {})}

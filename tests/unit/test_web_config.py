@@ -1,0 +1,177 @@
+"""The exporter's web config (exporter-toolkit format): TLS and bcrypt basic auth, served for real by the
+exporter over real sockets. Certificates are made here with openssl."""
+
+import base64
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from launcher.errors import UsageError
+from launcher.web_config import load_web_config
+from observability.exporter.access import BasicAuth
+from tests.launcher_process import free_port
+from tests.tls_files import bcrypt_hash, self_signed
+
+LAUNCHER_BIN = Path(sys.executable).parent / "serve-with-monitoring"
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def write(tmp_path, text):
+    path = tmp_path / "web.yml"
+    path.write_text(text)
+    return path
+
+
+def test_a_full_config_is_read(tmp_path, tls):
+    cert, key = tls
+    hashed = bcrypt_hash("s3cret")
+    config = load_web_config(
+        write(
+            tmp_path,
+            f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\nbasic_auth_users:\n  alice: '{hashed}'\n",
+        )
+    )
+    assert config.tls and config.auth and config.scheme == "https"
+    assert config.users == {"alice": hashed.encode()}
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path, tls):
+    cert, key = tls
+    (tmp_path / "c.crt").write_bytes(cert.read_bytes())
+    (tmp_path / "k.key").write_bytes(key.read_bytes())
+    config = load_web_config(write(tmp_path, "tls_server_config:\n  cert_file: c.crt\n  key_file: k.key\n"))
+    assert config.cert_file == tmp_path / "c.crt"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "tls_server_config:\n  cert_file: /nope.crt\n  key_file: KEY\n",
+            "tls_server_config.cert_file: /nope.crt does not exist",
+        ),
+        ("tls_server_config:\n  cert_file: CERT\n", "tls_server_config.key_file: missing"),
+        ("tls_server_config:\n  cert_file: CERT\n  key_file: UNREADABLE\n", "tls_server_config.key_file: cannot read"),
+        (
+            "tls_server_config:\n  cert_file: CERT\n  key_file: CERT\n",
+            "tls_server_config: cert_file and key_file are not a matching pair",
+        ),
+        ("basic_auth_users:\n  alice: plaintext\n", "basic_auth_users.alice: not a bcrypt hash"),
+        ("basic_auth_users:\n  alice: '$1$md5$notbcrypt'\n", "basic_auth_users.alice: not a bcrypt hash"),
+        ("basic_auth: {}\n", "basic_auth: unknown key"),
+        (
+            "tls_server_config:\n  cert_file: CERT\n  key_file: KEY\n  client_auth_type: Sometimes\n",
+            "client_auth_type: expected one of",
+        ),
+        ("tls_server_config: [\n", "is not valid YAML at line"),
+    ],
+)
+def test_each_bad_input_is_one_line_naming_the_key(tmp_path, tls, body, message):
+    cert, key = tls
+    unreadable = tmp_path / "unreadable.key"
+    unreadable.write_text("x")
+    unreadable.chmod(0)
+    if os.access(unreadable, os.R_OK):  # root reads anything: a directory cannot be read as a file
+        unreadable.unlink()
+        unreadable.mkdir()
+    body = body.replace("UNREADABLE", str(unreadable)).replace("CERT", str(cert)).replace("KEY", str(key))
+    with pytest.raises(UsageError) as raised:
+        load_web_config(write(tmp_path, body))
+    text = str(raised.value)
+    assert message in text and "\n" not in text, text
+
+
+def test_the_exporter_refuses_a_bad_web_config_in_one_line_and_starts_nothing(tmp_path):
+    config = write(tmp_path, "basic_auth_users:\n  alice: hunter2\n")
+    port = free_port()
+    result = subprocess.run(
+        [str(LAUNCHER_BIN), "exporter", "--port", str(port), "--web-config-file", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        f"serve-with-monitoring: error: web config {config}: basic_auth_users.alice: "
+        "not a bcrypt hash (make one with `htpasswd -nBC 12 ''`)"
+    ]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # nothing listens
+
+
+def test_basic_auth_checks_in_constant_time_and_remembers_good_credentials():
+    auth = BasicAuth({"alice": bcrypt_hash("s3cret").encode()})
+
+    def header(user, password):
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    assert auth.allows(header("alice", "s3cret"))
+    assert not auth.allows(header("alice", "wrong"))
+    assert not auth.allows(header("mallory", "s3cret"))
+    assert not auth.allows("Bearer s3cret") and not auth.allows("") and not auth.allows("Basic !!!")
+    started = time.perf_counter()
+    for _ in range(100):
+        assert auth.allows(header("alice", "s3cret"))  # remembered: no bcrypt per scrape
+    assert time.perf_counter() - started < 1.0
+
+
+def _get(url, context=None, authorization=None):
+    request = urllib.request.Request(url, headers={"Authorization": authorization} if authorization else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_exporter_serves_tls_and_basic_auth(tmp_path, tls):
+    cert, key = tls
+    config = write(
+        tmp_path,
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        f"basic_auth_users:\n  prom: '{bcrypt_hash('pw')}'\n",
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [str(LAUNCHER_BIN), "exporter", "--port", str(port), "--web-config-file", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    verified = ssl.create_default_context(cafile=str(cert))
+    base = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if _get(base + "/healthz", verified) == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.2)
+        good = "Basic " + base64.b64encode(b"prom:pw").decode()
+        bad = "Basic " + base64.b64encode(b"prom:nope").decode()
+        with pytest.raises(OSError):  # plain HTTP to a TLS port: no HTTP answer
+            _get(f"http://127.0.0.1:{port}/metrics")
+        assert _get(base + "/metrics", verified) == 401
+        assert _get(base + "/metrics", verified, bad) == 401
+        assert _get(base + "/sd", verified) == 401
+        assert _get(base + "/metrics", verified, good) == 200
+        assert _get(base + "/sd", verified, good) == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
