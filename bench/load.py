@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from bench.servers import QUIET_ENV, VLLM
-from launcher.tiny_model import TINY_MODEL_NAME
+from launcher.vllm_server.tiny_model import TINY_MODEL_NAME
 
 METRICS = ("output_throughput", "request_throughput", "median_ttft_ms", "p99_ttft_ms", "median_itl_ms", "p99_itl_ms")
 

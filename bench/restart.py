@@ -1,5 +1,6 @@
-"""Restart: seconds from killing vLLM's EngineCore to a healthy /health again under serve-with-monitoring,
-against one cold start of bare `vllm serve` measured in the same run.
+"""Restart: seconds from killing vLLM's EngineCore until the launcher says so ("lost its EngineCore"),
+and until /health answers 200 again under serve-with-monitoring, against cold starts of bare `vllm
+serve` measured in the same run.
 
     python -m bench.restart [--rounds 5] [--cold-starts 5]
 """
@@ -15,7 +16,7 @@ import urllib.request
 
 import psutil
 
-from bench.servers import start_bare, start_launcher, tiny_model_dir
+from bench.servers import Server, start_bare, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, summary
 
 
@@ -37,6 +38,11 @@ def engine_core(launcher_pid: int) -> psutil.Process:
     raise RuntimeError("no EngineCore found")
 
 
+def _lost_engine_lines(server: Server) -> int:
+    assert server.log_path is not None
+    return server.log_path.read_text(errors="replace").count("lost its EngineCore")
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--rounds", type=int, default=5)
@@ -44,6 +50,7 @@ def main() -> None:
     args = options.parse_args()
     model = tiny_model_dir()
     restarts: list[float] = []
+    detections: list[float] = []
     colds: list[float] = []
     for _ in range(args.cold_starts):
         bare = start_bare(model)
@@ -59,8 +66,14 @@ def main() -> None:
         launcher.wait_healthy()
         for round_index in range(args.rounds):
             time.sleep(6)  # the launcher notes the engine's pid on its next healthy probe
+            seen = _lost_engine_lines(launcher)
             engine_core(launcher.process.pid).send_signal(signal.SIGKILL)
             killed = time.monotonic()
+            while _lost_engine_lines(launcher) == seen:
+                if time.monotonic() - killed > 60:
+                    raise RuntimeError("the launcher never said it lost its EngineCore")
+                time.sleep(0.005)
+            detections.append(time.monotonic() - killed)
             while _healthy(launcher.base_url) and time.monotonic() - killed < 30:
                 time.sleep(0.05)  # the old server may answer for a moment
             while not _healthy(launcher.base_url):
@@ -68,12 +81,13 @@ def main() -> None:
                     raise RuntimeError("no recovery within 300 s")
                 time.sleep(0.05)
             restarts.append(time.monotonic() - killed)
-            log_round(round=round_index, restart_s=restarts[-1])
+            log_round(round=round_index, detected_s=detections[-1], restart_s=restarts[-1])
             time.sleep(2)
     finally:
         launcher.stop()
     report = {
         "machine": machine(),
+        "engine_death_detected_s": summary(detections),
         "restart_after_engine_kill_s": summary(restarts),
         "cold_start_bare_s": summary(colds),
     }

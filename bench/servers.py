@@ -22,11 +22,10 @@ from pathlib import Path
 import psutil
 
 from launcher import defaults
-from launcher.tiny_model import TINY_MODEL_NAME
+from launcher.vllm_server.tiny_model import TINY_MODEL_NAME
 
 BIN = Path(sys.executable).parent
 VLLM = BIN / "vllm"
-LAUNCHER = BIN / "serve-with-monitoring"
 CACHE_HOME = Path(os.environ.get("SWM_BENCH_CACHE_HOME", Path(tempfile.gettempdir()) / "swm-bench-cache"))
 QUIET_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -39,8 +38,8 @@ def free_port() -> int:
 
 def tiny_model_dir() -> Path:
     """The launcher's own tiny model, built once into the bench cache."""
-    from launcher.tiny_model import default_model_dir
-    from launcher.tiny_model_builder import ensure_tiny_model
+    from launcher.vllm_server.tiny_model import default_model_dir
+    from launcher.vllm_server.tiny_model_builder import ensure_tiny_model
 
     directory = default_model_dir(CACHE_HOME / "serve-with-monitoring")
     return ensure_tiny_model(directory, VLLM, {**os.environ, **QUIET_ENV})
@@ -146,7 +145,7 @@ def _role(process: psutil.Process, launcher_pid: int) -> str:
         return "launcher"
     argv = process.cmdline()
     command = " ".join(argv)
-    if "launcher.orphan_guard" in command:
+    if "launcher.supervision.orphan_guard" in command:
         return "orphan_guard"
     if "launcher exporter" in command:
         return "exporter"
@@ -182,7 +181,11 @@ def start_bare(model: Path) -> Server:
 
 
 def start_launcher(
-    model: Path, scrape_interval: float | None = 5.0, grace: float = 30.0, extra_args: tuple[str, ...] = ()
+    model: Path,
+    scrape_interval: float | None = 5.0,
+    grace: float = 30.0,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """serve-with-monitoring with its exporter and, unless scrape_interval is None, a native Prometheus."""
     workdir = Path(tempfile.mkdtemp(prefix="swm-bench-launcher-"))
@@ -208,10 +211,13 @@ def start_launcher(
         *extra_args,
     ]
     log_path = workdir / "launcher.log"
-    env = {**os.environ, "XDG_CACHE_HOME": str(CACHE_HOME), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "XDG_CACHE_HOME": str(CACHE_HOME), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    # Through the interpreter rather than the console script, so that a PYTHONPATH checkout (--source)
+    # is the one that runs.
+    command = [sys.executable, "-m", "launcher", *args]
     with log_path.open("wb") as log:
         started = time.monotonic()
-        process = subprocess.Popen([str(LAUNCHER), *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     return Server(
         "launcher",
         process,

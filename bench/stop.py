@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.servers import start_bare, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, rotated, summary
-from launcher.tiny_model import TINY_MODEL_NAME
+from launcher.vllm_server.tiny_model import TINY_MODEL_NAME
 
 
 def _stream(port: int, started: threading.Event) -> None:

@@ -1,3 +1,3 @@
-from launcher.cli import run
+from launcher.commands.main import run
 
 run()

@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 from launcher.errors import PreflightError, UsageError
-from launcher.vllm_target import VllmTarget
+from launcher.vllm_server.target import VllmTarget
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,10 +19,38 @@ LAUNCHER_BIN = Path(sys.executable).parent / "serve-with-monitoring"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports for servers the tests start, which cannot bind port 0 and report it back (vLLM, Prometheus ...).
+# They come from below the kernel's ephemeral range, so no bind(0) or outgoing connection of any process
+# can take one between our check and the server's bind, and no port is handed out twice in a session.
+_PORT_RANGE_END = _ephemeral_start()
+_PORT_RANGE_START = max(1024, _PORT_RANGE_END - 12000)
+_next_port = _PORT_RANGE_START + (os.getpid() * 37) % (_PORT_RANGE_END - _PORT_RANGE_START)
+_port_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    global _next_port
+    with _port_lock:
+        for _ in range(_PORT_RANGE_END - _PORT_RANGE_START):
+            port = _next_port
+            _next_port = _PORT_RANGE_START + (_next_port + 1 - _PORT_RANGE_START) % (
+                _PORT_RANGE_END - _PORT_RANGE_START
+            )
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from launcher.systemd_unit import render_unit, systemd_quote
+from launcher.commands.systemd_unit import render_unit, systemd_quote
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "deploy" / "systemd" / "serve-with-monitoring.service"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from launcher import defaults
 from observability.dashboards import queries as q
 from observability.dashboards.grafana_model import Panel, Row, Variable, dashboard
 
@@ -28,7 +29,7 @@ ROWS = (
                 "s",
                 width=6,
                 height=5,
-                thresholds=((3, "red"),),
+                thresholds=((defaults.SLO_TTFT_P95_S, "red"),),
                 description="Time to first token, p95 over 5 minutes (the recording rule the alert uses).",
             ),
             Panel(
@@ -38,7 +39,7 @@ ROWS = (
                 "s",
                 width=6,
                 height=5,
-                thresholds=((0.25, "red"),),
+                thresholds=((defaults.SLO_ITL_P99_S, "red"),),
             ),
             Panel(
                 "Errors and aborts",

@@ -46,10 +46,6 @@ class Field:
     read: Callable[[GpuReader], float | None]
 
 
-def _scaled(value: float | None, factor: float) -> float | None:
-    return None if value is None else value * factor
-
-
 def _memory(gpu: GpuReader) -> Any:
     version = gpu.constant("nvmlMemory_v2")
     if version is not None:

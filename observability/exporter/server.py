@@ -10,10 +10,10 @@ from typing import Any
 
 import uvicorn
 
-from launcher.web_config import WebConfig
 from observability.exporter.access import PROTECTED_PATHS, BasicAuth
 from observability.exporter.collection import SnapshotRegistry
 from observability.exporter.exposition import Exposition
+from observability.exporter.web_config import WebConfig
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -8,8 +8,7 @@ from collections.abc import Callable
 import psutil
 from prometheus_client.core import Metric
 
-from launcher.supervised_child import State
-from launcher.supervisor_state import ChildStatus
+from launcher.states import ChildStatus, State
 from observability.exporter.collector import counter, gauge
 from observability.exporter.vllm_tree import SupervisorView
 

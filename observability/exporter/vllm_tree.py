@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psutil
 
-from launcher.supervisor_state import SupervisorStatus, read_status
+from launcher.states import SupervisorStatus, read_status
 
 
 class SupervisorView:

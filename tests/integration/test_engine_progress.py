@@ -16,13 +16,14 @@ import time
 import psutil
 import pytest
 
-from launcher.child_spec import Timing
-from launcher.metric_drift import watched_vllm_names
-from launcher.stack_files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
-from launcher.supervisor_state import ChildStatus, SupervisorStatus, write_status
-from launcher.vllm_child import VllmChild
-from launcher.vllm_command import VllmInvocation
-from launcher.vllm_target import VllmTarget
+from launcher.stack.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
+from launcher.states import ChildStatus, SupervisorStatus
+from launcher.supervision.child_spec import Timing
+from launcher.supervision.status_file import write_status
+from launcher.vllm_server.child import VllmChild
+from launcher.vllm_server.command import VllmInvocation
+from launcher.vllm_server.metric_drift import watched_vllm_names
+from launcher.vllm_server.target import VllmTarget
 from observability.exporter.supervisor_collector import SupervisorCollector
 from observability.exporter.vllm_tree import SupervisorView
 from tests.conftest import SHARED_STALL_TIMEOUT_S
@@ -202,7 +203,7 @@ def test_a_dashboard_metric_the_running_vllm_does_not_export_is_logged_and_expor
     )
     child = _watching_child(server, watched_vllm_names([dashboards], [PROMETHEUS_RULES]))
     http_post_json(server.base_url + "/v1/completions", {"model": "tiny-llama", "prompt": "x", "max_tokens": 2})
-    with caplog.at_level(logging.WARNING, logger="launcher.vllm_child"):
+    with caplog.at_level(logging.WARNING, logger="launcher.vllm_server.child"):
         assert child._watch_progress().healthy
         assert child._watch_progress().healthy  # checked once per run, so said once
     warnings = [record.getMessage() for record in caplog.records]

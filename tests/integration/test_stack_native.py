@@ -18,7 +18,7 @@ import psutil
 import pytest
 import yaml
 
-from launcher.prometheus_targets import write_target_file
+from launcher.stack.prometheus_targets import write_target_file
 from observability.dashboards.__main__ import generate
 from tests.launcher_process import REPO_ROOT, free_port, http_get
 from tests.prometheus_api import PrometheusApi

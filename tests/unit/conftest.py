@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.orphan_guard import OrphanGuard
-from launcher.vllm_capabilities import VllmCapabilities, parse_help
+from launcher.supervision.orphan_guard import OrphanGuard
+from launcher.vllm_server.capabilities import VllmCapabilities, parse_help
 
 HELP_0_32 = Path(__file__).parent / "data" / "vllm_serve_help_0.32.txt"
 

@@ -7,23 +7,40 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.child_spec import Probe, Timing
-from launcher.restart_policy import Exit
+from launcher.supervision.child_spec import Probe, Timing
+from launcher.supervision.restart_policy import Exit
 
 FAST = Timing(startup_timeout_s=10, health_interval_s=0.1, health_failures=2, startup_probe_interval_s=0.05)
 
 SCRIPT = r"""
 import os, sys, time, signal
 mode, directory = sys.argv[1], sys.argv[2]
-if mode == "ignore-term":
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pid = os.getpid()
+open(os.path.join(directory, f"started-{pid}"), "w").close()
+
+def on_term(signum, frame):
+    with open(os.path.join(directory, f"term-{pid}"), "w") as marker:
+        marker.write(repr(time.time()))
+    if not mode.startswith("ignore-term"):
+        sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
 if mode.startswith("exit-"):
     sys.exit(int(mode[5:]))
+if mode == "slow-start":
+    time.sleep(0.4)
 if mode != "never-healthy":
-    open(os.path.join(directory, str(os.getpid())), "w").close()
+    open(os.path.join(directory, str(pid)), "w").close()
+if mode == "crash-after":
+    time.sleep(0.3)
+    sys.exit(3)
+if mode == "ignore-term-flaky":
+    time.sleep(0.5)
+    os.unlink(os.path.join(directory, str(pid)))  # fails its checks: stopped, and it ignores SIGTERM
 while True:
     time.sleep(0.05)
 """
@@ -32,12 +49,13 @@ while True:
 @dataclass
 class ScriptedChild:
     directory: Path
-    mode: str  # healthy | never-healthy | ignore-term | exit-N
+    mode: str  # healthy | slow-start | crash-after | never-healthy | ignore-term[-flaky] | exit-N
     timing: Timing = FAST
     name: str = "scripted"
     display_name: str = "scripted"
     critical: bool = True
     niceness: int = 0
+    probe_delay_s: float = 0.0  # a probe that takes this long, so that stops can land while one is in flight
 
     @property
     def log_path(self) -> Path:
@@ -58,13 +76,18 @@ class ScriptedChild:
     def before_kill(self, pgid: int) -> None:
         pass
 
-    def only_front_end_left(self, pid: int) -> bool:
-        return False
+    def watched_pids(self, pid: int) -> tuple[int, ...]:
+        return ()
+
+    def done_waiting(self, pid: int, now: float) -> str | None:
+        return None
 
     def quick_check(self, pid: int) -> Probe | None:
         return None
 
     def probe(self, pid: int) -> Probe:
+        if self.probe_delay_s:
+            time.sleep(self.probe_delay_s)
         return Probe((self.directory / str(pid)).exists(), "no health file")
 
     def engine_report(self) -> None:

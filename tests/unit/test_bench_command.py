@@ -1,4 +1,4 @@
-from launcher.bench_command import bench_argv, parser
+from launcher.commands.bench import bench_argv, parser
 
 INFO = {
     "vllm_bin": "/v/bin/vllm",

@@ -1,6 +1,6 @@
 import pytest
 
-from launcher.command_line import parse_command_line, split_argv
+from launcher.commands.command_line import parse_command_line, split_argv
 from launcher.errors import EXIT_USAGE, UsageError
 
 

@@ -1,9 +1,9 @@
 import pytest
 
-from launcher.command_line import parse_command_line
-from launcher.config_file import load_config_file
+from launcher.commands.command_line import parse_command_line
+from launcher.commands.config_file import load_config_file
+from launcher.commands.settings import load_settings
 from launcher.errors import UsageError
-from launcher.settings import load_settings
 
 
 def write(tmp_path, text):

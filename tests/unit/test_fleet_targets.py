@@ -1,4 +1,4 @@
-from launcher.prometheus_targets import advertised, fleet_target_groups, is_loopback
+from launcher.stack.prometheus_targets import advertised, fleet_target_groups, is_loopback
 
 
 def test_advertised_address_follows_the_bind_address_unless_told():

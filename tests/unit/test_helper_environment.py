@@ -1,6 +1,6 @@
 """Helpers start from an allowlist of the launcher's environment: no secret reaches them."""
 
-from launcher.helper_environment import helper_environment
+from launcher.stack.helper_environment import helper_environment
 
 
 def test_secrets_stay_behind_and_what_helpers_need_comes_along():

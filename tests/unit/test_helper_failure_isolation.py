@@ -3,17 +3,17 @@
 import threading
 import time
 
-from launcher.probe_runner import ProbeRunner
-from launcher.restart_policy import RestartPolicy
-from launcher.supervised_child import SupervisedChild
-from launcher.supervisor import Supervisor
-from launcher.supervisor_state import read_status
+from launcher.states import read_status
+from launcher.supervision.probe_runner import ProbeRunner
+from launcher.supervision.restart_policy import RestartPolicy
+from launcher.supervision.supervised_child import SupervisedChild
+from launcher.supervision.supervisor import Supervisor
 from tests.unit.scripted_child import ScriptedChild
 
 
 def test_a_failed_helper_is_reported_and_the_critical_child_keeps_running(tmp_path, guard):
     supervisor = Supervisor(tmp_path / "supervisor.json", 2.0)
-    probes = ProbeRunner()
+    probes = ProbeRunner(on_done=supervisor.wakeups.wake)
     for spec in (
         ScriptedChild(tmp_path, "healthy", name="vllm", display_name="vLLM", critical=True),
         ScriptedChild(tmp_path, "exit-1", name="prometheus", display_name="Prometheus", critical=False),

@@ -1,6 +1,6 @@
 """A stopping child whose engine is gone and whose front end only waits for clients is not waited for."""
 
-from launcher.child_process import LingeringFrontEnd
+from launcher.vllm_server.lingering_front_end import LingeringFrontEnd
 
 
 def test_expires_after_the_front_end_has_been_alone_for_a_second():
@@ -19,5 +19,5 @@ def test_the_clock_restarts_when_the_engine_is_seen_again():
     assert not lingering.expired(1, now=2.0)
 
 
-def test_children_without_a_front_end_never_expire():
-    assert not LingeringFrontEnd(None).expired(1, now=100.0)
+def test_a_child_whose_engine_still_runs_never_expires():
+    assert not LingeringFrontEnd(lambda pid: False).expired(1, now=100.0)

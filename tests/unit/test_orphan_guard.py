@@ -8,7 +8,7 @@ import psutil
 
 FAKE_LAUNCHER = r"""
 import subprocess, sys, time
-from launcher.orphan_guard import OrphanGuard
+from launcher.supervision.orphan_guard import OrphanGuard
 guard = OrphanGuard()
 guard.start()
 child = subprocess.Popen(["sleep", "60"], start_new_session=True)

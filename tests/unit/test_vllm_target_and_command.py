@@ -2,12 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from launcher.command_line import parse_command_line
+from launcher.commands.command_line import parse_command_line
+from launcher.commands.settings import merge_settings
 from launcher.errors import UsageError
-from launcher.settings import merge_settings
 from launcher.state_layout import StateLayout
-from launcher.vllm_command import ipc_dir_for, plan_vllm
-from launcher.vllm_target import read_target
+from launcher.vllm_server.command import ipc_dir_for, plan_vllm
+from launcher.vllm_server.target import read_target
 
 
 def plan(tmp_path, caps, argv, env=None, config=None):
@@ -98,3 +98,17 @@ def test_ipc_sockets_stay_in_the_state_dir_unless_its_path_is_too_long_for_a_soc
     fallback = ipc_dir_for(deep)
     assert len(str(fallback)) + len("/12345678-1234-1234-1234-123456789012") < 108
     assert fallback == ipc_dir_for(deep)  # stable, so the next start wipes what a killed run left
+
+
+def test_the_ipc_dir_stays_short_even_under_a_long_tmpdir(tmp_path, monkeypatch):
+    from launcher.vllm_server.command import ipc_dir_for
+
+    long_tmp = tmp_path / ("t" * 80)
+    long_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(long_tmp))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    fallback = ipc_dir_for(tmp_path / ("s" * 100))
+    assert str(fallback).startswith("/tmp/swm-")
+    assert len(str(fallback)) + len("/12345678-1234-1234-1234-123456789012") < 108

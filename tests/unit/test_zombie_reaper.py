@@ -12,7 +12,7 @@ from tests.launcher_process import REPO_ROOT
 
 SCRIPT = r"""
 import os, subprocess, sys, time
-from launcher.zombie_reaper import reap_orphans
+from launcher.supervision.zombie_reaper import reap_orphans
 assert os.getpid() == 1
 # An orphan: a child that forks a grandchild and exits at once; the grandchild exits a moment later.
 subprocess.run([sys.executable, "-c", "import os, time\nif os.fork() == 0:\n    time.sleep(0.3)\n    os._exit(0)"])

@@ -1,0 +1,120 @@
+"""The console script: `serve-with-monitoring [MODEL] [options]` and its subcommands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from launcher.commands.command_line import PROG, help_text, parse_command_line, version_text
+from launcher.errors import EXIT_ENVIRONMENT, LauncherError, StopRequested, UsageError
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("SWM_LOG_LEVEL", "INFO").upper(),
+        format=f"%(asctime)s {PROG} %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+API_KEY_FLAG = "--api-key"
+API_KEY_VARIABLE = "VLLM_API_KEY"
+_MOVED_MARK = "SWM_API_KEY_MOVED_FROM_ARGV"
+
+
+def split_api_key(argv: list[str]) -> tuple[list[str], list[str]]:
+    """argv without --api-key, and the keys it carried. Like vLLM's own option, it takes every value that
+    follows it up to the next option."""
+    kept: list[str] = []
+    keys: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if token.startswith(API_KEY_FLAG + "="):
+            keys.append(token.split("=", 1)[1])
+        elif token == API_KEY_FLAG:
+            while index < len(argv) and not argv[index].startswith("-"):
+                keys.append(argv[index])
+                index += 1
+        else:
+            kept.append(token)
+    return kept, keys
+
+
+def hide_api_key(argv: list[str]) -> None:
+    """/proc/PID/cmdline is readable by every local user: a launcher given --api-key runs itself again
+    without it, with the key in its environment (readable by its own user only), where vLLM reads it."""
+    kept, keys = split_api_key(argv)
+    if not keys:
+        return
+    if len(set(keys)) > 1 or (os.environ.get(API_KEY_VARIABLE) not in (None, keys[0])):
+        raise UsageError(f"more than one API key given ({API_KEY_FLAG}, {API_KEY_VARIABLE}): vLLM reads one; give one")
+    if not keys[0]:
+        raise UsageError(f"{API_KEY_FLAG} needs a value")
+    environment = {**os.environ, API_KEY_VARIABLE: keys[0], _MOVED_MARK: "1"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "launcher", *kept], environment)  # noqa: S606 - ourselves
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging()
+    try:
+        if argv[:1] == ["exporter"]:
+            from launcher.commands.exporter import run_exporter
+
+            return run_exporter(argv[1:])
+        if argv[:1] == ["systemd-unit"]:
+            from launcher.commands.systemd_unit import run_systemd_unit
+
+            return run_systemd_unit(argv[1:])
+        if argv[:1] == ["health"]:
+            from launcher.commands.health import run_health
+
+            return run_health(argv[1:])
+        if argv[:1] == ["bench"]:
+            from launcher.commands.bench import run_bench
+
+            return run_bench(argv[1:])
+        hide_api_key(argv)  # the main job only: the subcommands above take no key to hide
+        if os.environ.pop(_MOVED_MARK, None):
+            logging.getLogger(__name__).warning(
+                "--api-key was on the command line, where other local users could see it while the launcher "
+                "started; it now reaches vLLM as %s. Prefer --api-key-file FILE",
+                API_KEY_VARIABLE,
+            )
+        command_line = parse_command_line(argv)
+        if command_line.wants_help:
+            print(help_text())
+            return 0
+        if command_line.wants_version:
+            print(version_text())
+            return 0
+        from launcher.commands.serve import serve
+
+        return serve(command_line)
+    except StopRequested as stop:
+        print(f"{PROG}: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except LauncherError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except OSError as error:  # a full disk, a read-only state dir: say what and where, in one line
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

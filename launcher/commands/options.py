@@ -1,0 +1,283 @@
+"""The launcher's own options: one table drives the command line, the config file and --help.
+
+Everything that is not one of these options belongs to `vllm serve` and passes through untouched.
+A test checks that no name here collides with an option of the installed vLLM. `--config` is
+the one deliberate overlap: ours reads a superset of vLLM's config file (see config_file.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from launcher import defaults
+from launcher.commands import value_parsers as parse
+
+
+@dataclass(frozen=True)
+class LauncherOption:
+    flag: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a switch that takes no value
+    default: Any = None
+    metavar: str | None = None
+    in_config: bool = True
+    repeatable: bool = False  # may be given more than once (a list in the config file); collects a tuple
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    @property
+    def config_key(self) -> str:
+        return self.flag.removeprefix("--")
+
+    @property
+    def takes_value(self) -> bool:
+        return self.parse is not None
+
+
+OPTIONS: tuple[LauncherOption, ...] = (
+    LauncherOption(
+        "--config",
+        "YAML file with launcher settings and/or vLLM settings (a superset of vllm serve --config);"
+        " the command line wins",
+        parse.path,
+        metavar="FILE",
+        in_config=False,
+    ),
+    LauncherOption(
+        "--state-dir",
+        "where logs, caches, temp files and generated configs live"
+        " (default: $STATE_DIRECTORY, else $XDG_STATE_HOME/serve-with-monitoring)",
+        parse.path,
+        metavar="DIR",
+    ),
+    LauncherOption(
+        "--vllm-bin",
+        "the vllm executable (default: the one beside this Python, else on PATH)",
+        parse.non_empty,
+        metavar="PATH",
+    ),
+    LauncherOption(
+        "--grace-period",
+        "seconds vLLM gets to exit after SIGTERM before its process group is killed",
+        parse.seconds,
+        defaults.GRACE_PERIOD_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--startup-timeout",
+        "seconds vLLM may take to become healthy, model download included",
+        parse.positive_seconds,
+        defaults.STARTUP_TIMEOUT_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--max-restarts",
+        "restarts allowed within --restart-window before giving up",
+        parse.count,
+        defaults.MAX_RESTARTS,
+        "N",
+    ),
+    LauncherOption(
+        "--restart-window",
+        "the window, in seconds, that --max-restarts counts over",
+        parse.positive_seconds,
+        defaults.RESTART_WINDOW_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--health-interval",
+        "seconds between /health probes once vLLM is up",
+        parse.positive_seconds,
+        defaults.HEALTH_INTERVAL_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--health-failures",
+        "failed /health probes in a row that trigger a restart (after a miss, probes repeat every second)",
+        parse.positive_count,
+        defaults.HEALTH_FAILURES,
+        "N",
+    ),
+    LauncherOption(
+        "--stall-timeout",
+        "restart vLLM when requests are pending and its /metrics show no progress for this long; 0 disables",
+        parse.seconds,
+        defaults.STALL_TIMEOUT_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--exporter-port",
+        "port of the GPU/host exporter's /metrics",
+        parse.port,
+        defaults.EXPORTER_PORT,
+        "PORT",
+    ),
+    LauncherOption(
+        "--exporter-host",
+        "address the exporter binds (use 0.0.0.0 only behind a firewall or in a pod)",
+        parse.non_empty,
+        defaults.LOOPBACK,
+        "HOST",
+    ),
+    LauncherOption(
+        "--collect-interval",
+        "seconds between the exporter's collections (keep it at most the scrape interval)",
+        parse.positive_seconds,
+        defaults.COLLECT_INTERVAL_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--exporter-web-config",
+        "TLS and basic auth for the exporter (exporter-toolkit YAML, as node_exporter's --web.config.file)",
+        parse.path,
+        metavar="FILE",
+    ),
+    LauncherOption("--no-exporter", "do not run the GPU/host exporter", default=False),
+    LauncherOption(
+        "--stack",
+        "Prometheus and Grafana: docker (compose), native (binaries as children), none, or auto",
+        parse.choice("auto", "docker", "native", "none"),
+        "auto",
+        "MODE",
+    ),
+    LauncherOption("--keep-stack", "leave the docker stack running when the launcher stops", default=False),
+    LauncherOption(
+        "--prometheus-port", "Prometheus' port (on 127.0.0.1)", parse.port, defaults.PROMETHEUS_PORT, "PORT"
+    ),
+    LauncherOption("--grafana-port", "Grafana's port (on 127.0.0.1)", parse.port, defaults.GRAFANA_PORT, "PORT"),
+    LauncherOption(
+        "--prometheus-host",
+        "address native Prometheus binds; beyond loopback it needs --prometheus-web-config",
+        parse.non_empty,
+        defaults.LOOPBACK,
+        "HOST",
+    ),
+    LauncherOption(
+        "--prometheus-web-config",
+        "TLS and basic auth for native Prometheus (its --web.config.file format)",
+        parse.path,
+        metavar="FILE",
+    ),
+    LauncherOption(
+        "--api-key-file",
+        "a file holding vLLM's API key; it reaches vLLM as VLLM_API_KEY, never on a command line",
+        parse.path,
+        metavar="FILE",
+    ),
+    LauncherOption(
+        "--advertise-address",
+        "the address a central Prometheus reaches this host by, for the fleet target list"
+        " (default: the bound address, or this host's name when bound to all interfaces)",
+        parse.non_empty,
+        metavar="HOST",
+    ),
+    LauncherOption(
+        "--scrape-interval",
+        "seconds between Prometheus scrapes (native stack)",
+        parse.positive_seconds,
+        defaults.SCRAPE_INTERVAL_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-ttft-p95",
+        "time-to-first-token p95 SLO in seconds, for the alert and the dashboard",
+        parse.positive_seconds,
+        defaults.SLO_TTFT_P95_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-itl-p99",
+        "inter-token latency p99 SLO in seconds, for the alert and the dashboard",
+        parse.positive_seconds,
+        defaults.SLO_ITL_P99_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--alertmanager-port", "Alertmanager's port (on 127.0.0.1)", parse.port, defaults.ALERTMANAGER_PORT, "PORT"
+    ),
+    LauncherOption(
+        "--alert-webhook",
+        "send alerts to this webhook URL (repeatable; Slack-compatible relays, ntfy, paging tools)."
+        " A URL with a token in it is better given in --config, which ps does not show",
+        parse.http_url,
+        (),
+        "URL",
+        repeatable=True,
+    ),
+    LauncherOption(
+        "--alertmanager-config",
+        "your own Alertmanager configuration instead of the generated one (checked with amtool first)",
+        parse.path,
+        metavar="FILE",
+    ),
+    LauncherOption(
+        "--heartbeat-url",
+        "a dead man's switch URL (healthchecks-style) that the always-firing Heartbeat alert is sent to",
+        parse.http_url,
+        metavar="URL",
+    ),
+    LauncherOption(
+        "--runbook-base-url",
+        "where docs/runbooks.md is published: each alert's runbook_url is this plus #alertname",
+        parse.http_url,
+        defaults.RUNBOOK_BASE_URL,
+        "URL",
+    ),
+    LauncherOption(
+        "--extra-rules",
+        "an extra Prometheus rule file to load beside the shipped rules (repeatable)",
+        parse.path,
+        (),
+        "FILE",
+        repeatable=True,
+    ),
+    LauncherOption(
+        "--slo-ttft-threshold",
+        "TTFT SLO: a request is good when its first token comes within this many seconds"
+        " (one of vLLM's histogram bucket bounds)",
+        parse.positive_seconds,
+        defaults.SLO_TTFT_THRESHOLD_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-ttft-target",
+        "TTFT SLO: the fraction of requests that must be good over 28 days",
+        parse.ratio,
+        defaults.SLO_TTFT_TARGET,
+        "RATIO",
+    ),
+    LauncherOption(
+        "--slo-itl-threshold",
+        "inter-token latency SLO: a token is good when it comes within this many seconds of the one before"
+        " (one of vLLM's histogram bucket bounds)",
+        parse.positive_seconds,
+        defaults.SLO_ITL_THRESHOLD_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--slo-itl-target",
+        "inter-token latency SLO: the fraction of tokens that must be good over 28 days",
+        parse.ratio,
+        defaults.SLO_ITL_TARGET,
+        "RATIO",
+    ),
+    LauncherOption(
+        "--slo-availability-target",
+        "availability SLO: the fraction of requests that must finish without error or abort over 28 days",
+        parse.ratio,
+        defaults.SLO_AVAILABILITY_TARGET,
+        "RATIO",
+    ),
+    LauncherOption(
+        "--allow-usage-stats",
+        "let vLLM send its usage statistics (off by default: no phone-home)",
+        default=False,
+    ),
+)
+
+BY_FLAG: dict[str, LauncherOption] = {option.flag: option for option in OPTIONS}
+BY_CONFIG_KEY: dict[str, LauncherOption] = {option.config_key: option for option in OPTIONS if option.in_config}

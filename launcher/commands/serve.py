@@ -1,0 +1,216 @@
+"""The main job: check everything, then supervise vLLM (and, later, its monitoring) until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+from pathlib import Path
+from types import FrameType
+
+from launcher import defaults
+from launcher.addresses import host_port, is_exposed
+from launcher.commands.command_line import CommandLine
+from launcher.commands.settings import Settings, load_settings
+from launcher.errors import PreflightError, StopRequested
+from launcher.preflight import check_model, check_port_free, check_state_dir, check_target
+from launcher.stack.exporter_child import exporter_address, exporter_child, exporter_url
+from launcher.stack.plan import plan_stack
+from launcher.stack.prometheus_child import targets_dir
+from launcher.stack.prometheus_targets import (
+    advertised,
+    fleet_target_groups,
+    is_loopback,
+    write_fleet_targets,
+    write_local_targets,
+)
+from launcher.stack.secured_endpoint import StackAccess, exporter_exposure_warning, secure_endpoint
+from launcher.state_layout import StateLayout, shared_cache_dir
+from launcher.supervision.child_spec import ChildSpec, Timing
+from launcher.supervision.orphan_guard import OrphanGuard
+from launcher.supervision.probe_runner import ProbeRunner
+from launcher.supervision.restart_policy import RestartPolicy
+from launcher.supervision.sd_notify import SystemdNotifier
+from launcher.supervision.supervised_child import SupervisedChild
+from launcher.supervision.supervisor import Supervisor
+from launcher.vllm_server.capabilities import VllmCapabilities, learn_capabilities
+from launcher.vllm_server.child import VllmChild
+from launcher.vllm_server.command import VllmInvocation, plan_vllm, vllm_environment
+from launcher.vllm_server.executable import find_vllm
+from launcher.vllm_server.target import VllmTarget
+from launcher.vllm_server.tiny_model import default_model_dir
+from launcher.vllm_server.tiny_model_builder import ensure_tiny_model
+
+log = logging.getLogger(__name__)
+
+
+def _cache_dir(layout: StateLayout) -> Path:
+    shared = shared_cache_dir()
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        if os.access(shared, os.W_OK):
+            return shared
+    except OSError:
+        pass
+    return layout.cache  # a locked-down service user may have no writable home
+
+
+def _learn(settings: Settings, layout: StateLayout) -> tuple[Path, VllmCapabilities]:
+    executable = find_vllm(settings.vllm_bin)
+    scratch = layout.scratch("preflight")
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / "tmp").mkdir(exist_ok=True)
+    env = vllm_environment(os.environ, layout, settings, scratch, None)
+    try:
+        capabilities = learn_capabilities(executable, _cache_dir(layout), env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return executable, capabilities
+
+
+def prepare(settings: Settings) -> VllmInvocation:
+    """Every pre-flight step. Raises LauncherError; starts nothing that outlives it."""
+    check_state_dir(settings.state_dir)
+    layout = StateLayout(settings.state_dir)
+    layout.ensure()
+    executable, capabilities = _learn(settings, layout)
+    cache = _cache_dir(layout)
+    invocation = plan_vllm(settings, executable, capabilities, layout, default_model_dir(cache))
+    if not invocation.uses_tiny_model:
+        check_model(invocation.target.model)
+    check_target(invocation.target)
+    if invocation.uses_tiny_model:
+        build_env = dict(invocation.env, TMPDIR=str(cache))
+        ensure_tiny_model(default_model_dir(cache), executable, build_env)
+    log.info("vLLM %s at %s; model %s", capabilities.version, executable, invocation.target.model_name)
+    if not invocation.ipc_dir.is_relative_to(settings.state_dir):
+        log.info(
+            "the state dir path is too long for unix sockets; vLLM's go to %s (removed at exit)", invocation.ipc_dir
+        )
+    return invocation
+
+
+def _policy(settings: Settings) -> RestartPolicy:
+    return RestartPolicy(
+        settings.max_restarts, settings.restart_window, defaults.BACKOFF_INITIAL_S, defaults.BACKOFF_MAX_S
+    )
+
+
+def check_helper_ports(settings: Settings) -> None:
+    if not settings.no_exporter:
+        check_port_free(settings.exporter_host, settings.exporter_port, "exporter (--exporter-port)")
+
+
+def _stop_during_preflight(signum: int, _frame: FrameType | None) -> None:
+    # Raising here also ends a running `vllm serve --help=all` or model build: subprocess kills it.
+    raise StopRequested(f"received {signal.Signals(signum).name} before vLLM started; nothing to stop")
+
+
+def serve(command_line: CommandLine) -> int:
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _stop_during_preflight)
+    settings = load_settings(command_line)
+    invocation = prepare(settings)
+    check_helper_ports(settings)
+    layout = StateLayout(settings.state_dir)
+    access = StackAccess(
+        exporter=secure_endpoint("exporter", None if settings.no_exporter else settings.exporter_web_config, layout),
+        prometheus=secure_endpoint("prometheus", settings.prometheus_web_config, layout),
+    )
+    stack = plan_stack(settings, layout, access)
+    target = invocation.target
+    _warn_about_exposure(settings, target, access)
+    write_local_targets(
+        targets_dir(layout),
+        vllm=target.probe_address,
+        exporter=None if settings.no_exporter else exporter_address(settings),
+        prometheus=host_port(defaults.LOOPBACK, settings.prometheus_port) if stack.mode != "none" else None,
+        alertmanager=stack.alertmanager,
+    )
+    _write_fleet_targets(settings, layout, target.host, target.port, access.exporter.scheme)
+    timing = Timing(
+        startup_timeout_s=settings.startup_timeout,
+        health_interval_s=settings.health_interval,
+        health_failures=settings.health_failures,
+    )
+    guard = OrphanGuard()
+    supervisor = Supervisor(layout.supervisor_state, settings.grace_period, SystemdNotifier(), guard)
+    supervisor.install_signal_handlers()
+    try:
+        guard.start()
+    except OSError as error:
+        raise PreflightError(f"cannot start the orphan guard: {error}") from None
+    try:
+        probes = ProbeRunner(on_done=supervisor.wakeups.wake)
+
+        def supervise(spec: ChildSpec, echo_prefix: str = "") -> None:
+            supervisor.add(SupervisedChild(spec, _policy(settings), guard, probes, settings.grace_period, echo_prefix))
+
+        supervise(VllmChild(invocation, timing, layout.log_file("vllm"), guard, settings.stall_timeout))
+        urls = {"vllm": target.base_url}
+        if not settings.no_exporter:
+            supervise(exporter_child(settings, layout, access.exporter), "[exporter] ")
+            urls["exporter"] = exporter_url(settings, access.exporter) + "/metrics"
+        for spec in stack.children:
+            supervise(spec, f"[{spec.name}] ")
+        supervisor.on_shutdown.extend(stack.on_shutdown)
+        for name, lines in stack.announcements.items():
+            supervisor.on_child_ready.setdefault(name, []).append(lambda lines=lines: _log_lines(lines))
+        supervisor.info.update(
+            model_name=target.model_name or "",
+            model=target.model or "",
+            vllm_bin=invocation.argv[0],
+            stack=stack.mode,
+            slo_ttft_p95=f"{settings.slo_ttft_p95:g}",
+            slo_itl_p99=f"{settings.slo_itl_p99:g}",
+            **{f"{name}_url": url for name, url in {**urls, **stack.urls}.items()},
+        )
+        supervisor.on_ready.append(lambda: _announce(target.model_name, urls))
+        return supervisor.run()
+    finally:
+        guard.close()
+
+
+def _warn_about_exposure(settings: Settings, target: VllmTarget, access: StackAccess) -> None:
+    """Binding beyond loopback is the user's choice; what it exposes is said once, at start-up."""
+    if is_exposed(target.host):
+        unguarded = "" if target.api_key else "; with no API key (--api-key-file), so does the model API (/v1)"
+        log.warning(
+            "vLLM listens on %s: its /metrics and /health answer anyone who can reach it, even with an API "
+            "key (vLLM checks the key on /v1 only)%s",
+            host_port(target.host, target.port),
+            unguarded,
+        )
+    if not settings.no_exporter and is_exposed(settings.exporter_host) and access.exporter.web_config_file is None:
+        log.warning("%s", exporter_exposure_warning(settings.exporter_host, settings.exporter_port))
+
+
+def _announce(model_name: str | None, urls: dict[str, str]) -> None:
+    log.info("ready: vLLM serves %s", model_name)
+    for name, url in urls.items():
+        log.info("  %-13s %s", name, url)
+
+
+def _write_fleet_targets(
+    settings: Settings, layout: StateLayout, vllm_host: str, vllm_port: int, exporter_scheme: str
+) -> None:
+    vllm = advertised(vllm_host, vllm_port, settings.advertise_address)
+    exporter = (
+        None
+        if settings.no_exporter
+        else advertised(settings.exporter_host, settings.exporter_port, settings.advertise_address)
+    )
+    write_fleet_targets(layout.fleet_targets, fleet_target_groups(vllm, exporter, exporter_scheme))
+    if is_loopback(vllm):
+        log.debug(
+            "fleet target list %s advertises %s: a central Prometheus needs --host (and --exporter-host) "
+            "bound beyond loopback, and perhaps --advertise-address",
+            layout.fleet_targets,
+            vllm,
+        )
+
+
+def _log_lines(lines: list[str]) -> None:
+    for line in lines:
+        log.info("%s", line)

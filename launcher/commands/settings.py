@@ -1,0 +1,78 @@
+"""Settings: the command line over the config file over the defaults, validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from launcher.commands.command_line import CommandLine
+from launcher.commands.config_file import ConfigFile, load_config_file
+from launcher.commands.options import OPTIONS
+from launcher.state_layout import default_state_dir
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    vllm_bin: str | None
+    grace_period: float
+    startup_timeout: float
+    max_restarts: int
+    restart_window: float
+    health_interval: float
+    health_failures: int
+    stall_timeout: float
+    allow_usage_stats: bool
+    exporter_port: int
+    exporter_host: str
+    collect_interval: float
+    no_exporter: bool
+    stack: str
+    keep_stack: bool
+    prometheus_port: int
+    grafana_port: int
+    scrape_interval: float
+    advertise_address: str | None
+    slo_ttft_p95: float
+    slo_itl_p99: float
+    alertmanager_port: int
+    alert_webhook: tuple[str, ...]
+    alertmanager_config: Path | None
+    heartbeat_url: str | None
+    runbook_base_url: str
+    extra_rules: tuple[Path, ...]
+    exporter_web_config: Path | None
+    prometheus_host: str
+    prometheus_web_config: Path | None
+    api_key_file: Path | None
+    slo_ttft_threshold: float
+    slo_ttft_target: float
+    slo_itl_threshold: float
+    slo_itl_target: float
+    slo_availability_target: float
+    vllm_args: tuple[str, ...] = ()
+    vllm_config: dict[str, Any] | None = None  # vLLM keys from --config, handed on as a file
+    config_path: Path | None = None
+
+
+def merge_settings(command_line: CommandLine, config: ConfigFile | None = None) -> Settings:
+    config = config or ConfigFile()
+    values: dict[str, Any] = {option.dest: option.default for option in OPTIONS if option.dest != "config"}
+    values.update(config.launcher)
+    values.update({key: value for key, value in command_line.launcher.items() if key != "config"})
+    if values.get("state_dir") is None:
+        values["state_dir"] = default_state_dir()
+    values["state_dir"] = Path(values["state_dir"]).expanduser().absolute()
+    return Settings(
+        **values,
+        vllm_args=command_line.vllm_args,
+        vllm_config=dict(config.vllm) or None,
+        config_path=config.path,
+    )
+
+
+def load_settings(command_line: CommandLine) -> Settings:
+    config_path = command_line.launcher.get("config")
+    config = load_config_file(config_path) if config_path else None
+    return merge_settings(command_line, config)

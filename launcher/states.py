@@ -1,0 +1,103 @@
+"""The supervisor's states and its published status: the child states, and the small JSON file
+(STATE_DIR/supervisor.json) that the exporter and the tools read.
+
+Like supervisord's states.py, this module depends on nothing but the standard library, so that
+anything (the exporter in a sidecar, a script) can read the status without the launcher's machinery.
+The supervisor writes the file atomically (launcher/supervision/status_file.py).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+
+
+class State(enum.StrEnum):
+    """A supervised child's state. Transitions (launcher/supervision/supervised_child.py):
+
+    STOPPED --start--> STARTING --probe ok--> HEALTHY --probe fails--> UNHEALTHY --probe ok--> HEALTHY
+    STARTING | HEALTHY | UNHEALTHY --exit, failed checks, lost engine, start-up timeout--> STOPPING
+    HEALTHY --no progress with work pending--> STALLED (being stopped)
+    STOPPING | STALLED --group gone--> BACKOFF --backoff over--> STARTING, or FAILED (gave up)
+    any --stop requested--> STOPPING --> STOPPED
+    """
+
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    STALLED = "stalled"  # alive and answering, but its work does not move: being stopped for a restart
+    STOPPING = "stopping"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """What the launcher last read from vLLM's own /metrics (all times are Unix time)."""
+
+    stall_timeout_s: float  # 0: stall detection is off
+    checked_at: float | None = None  # the last reading; None until one succeeded
+    last_progress_at: float | None = None  # the engine was last seen idle or moving
+    last_token_at: float | None = None
+    running: float = 0.0
+    waiting: float = 0.0
+    asleep: bool = False
+    missing_metrics: list[str] | None = None  # names the dashboards and rules use; None: not checked yet
+
+
+@dataclass(frozen=True)
+class ChildStatus:
+    name: str
+    state: str
+    critical: bool
+    pid: int | None
+    restarts_total: int
+    last_exit_code: int | None
+    started_at: float | None
+    ready_at: float | None
+    message: str = ""
+    reason: str = ""  # why it is not healthy, while it is not (a failed check, a stall, an exit)
+    failures: dict[str, int] = field(default_factory=dict)  # cause -> count, since the launcher started
+    engine: EngineReport | None = None
+
+
+@dataclass(frozen=True)
+class SupervisorStatus:
+    launcher_pid: int
+    updated_at: float
+    children: list[ChildStatus] = field(default_factory=list)
+    info: dict[str, str] = field(default_factory=dict)  # model, URLs, versions
+    format: int = FORMAT
+
+    def child(self, name: str) -> ChildStatus | None:
+        return next((child for child in self.children if child.name == name), None)
+
+
+def read_status(path: Path) -> SupervisorStatus | None:
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if raw.get("format") != FORMAT:
+        return None
+    try:
+        children = [_child_status(child) for child in raw.get("children", [])]
+        return SupervisorStatus(
+            launcher_pid=int(raw["launcher_pid"]),
+            updated_at=float(raw["updated_at"]),
+            children=children,
+            info={str(k): str(v) for k, v in raw.get("info", {}).items()},
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _child_status(raw: dict[str, Any]) -> ChildStatus:
+    engine = raw.pop("engine", None)
+    return ChildStatus(**raw, engine=EngineReport(**engine) if isinstance(engine, dict) else None)

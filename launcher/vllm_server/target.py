@@ -1,0 +1,152 @@
+"""Reads vLLM's own options, only to learn where the server will listen and how to probe it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from launcher import defaults
+from launcher.addresses import dial_host, host_port
+from launcher.commands import value_parsers as parse
+from launcher.errors import UsageError
+from launcher.vllm_server.capabilities import VllmCapabilities
+
+_ALIASES = {"-asc": "--api-server-count"}
+
+
+@dataclass(frozen=True)
+class ScannedArgs:
+    positionals: tuple[str, ...]
+    options: dict[str, tuple[str, ...]]  # canonical flag -> values of its last occurrence
+
+
+@dataclass(frozen=True)
+class _Token:
+    flag: str | None  # None for a positional
+    tokens: tuple[str, ...]  # as written, the flag's values included
+    values: tuple[str, ...]
+
+
+def _walk(args: tuple[str, ...], capabilities: VllmCapabilities) -> list[_Token]:
+    """The command line cut into positionals and options with their values, by each option's arity."""
+    walked: list[_Token] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if not token.startswith("-") or token == "-":
+            walked.append(_Token(None, (token,), (token,)))
+            continue
+        flag, has_value, value = token.partition("=")
+        flag = _ALIASES.get(flag, flag)
+        if has_value:
+            walked.append(_Token(flag, (token,), (value,)))
+            continue
+        arity = capabilities.arity.get(flag, "1" if index < len(args) and not args[index].startswith("-") else "0")
+        start = index
+        if arity == "1":
+            index = min(index + 1, len(args))
+        elif arity in ("+", "*", "?"):
+            while index < len(args) and not args[index].startswith("-"):
+                index += 1
+                if arity == "?":
+                    break
+        walked.append(_Token(flag, (token, *args[start:index]), tuple(args[start:index])))
+    return walked
+
+
+def scan_vllm_args(args: tuple[str, ...], capabilities: VllmCapabilities) -> ScannedArgs:
+    walked = _walk(args, capabilities)
+    positionals = tuple(token.values[0] for token in walked if token.flag is None)
+    options = {token.flag: token.values for token in walked if token.flag is not None}  # the last one wins
+    return ScannedArgs(positionals, options)
+
+
+def remove_option(
+    args: tuple[str, ...], flag: str, capabilities: VllmCapabilities
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The command line without every occurrence of `flag`, and the values they carried."""
+    kept: list[str] = []
+    values: list[str] = []
+    for token in _walk(args, capabilities):
+        if token.flag == flag:
+            values.extend(token.values)
+        else:
+            kept.extend(token.tokens)
+    return tuple(kept), tuple(values)
+
+
+@dataclass(frozen=True)
+class VllmTarget:
+    model: str | None
+    host: str
+    host_given: bool
+    port: int
+    tls: bool
+    api_key: str | None
+    served_model_name: str | None
+    api_server_count: int
+    uds: str | None
+
+    @property
+    def probe_address(self) -> str:
+        """host:port where the launcher, and the local Prometheus, reach vLLM."""
+        return host_port(dial_host(self.host), self.port)
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.probe_address}"
+
+    @property
+    def model_name(self) -> str | None:
+        """The model_name label vLLM puts on its metrics."""
+        return self.served_model_name or self.model
+
+
+def _config_value(config: dict[str, Any], key: str) -> Any:
+    for spelling in (key, key.replace("-", "_")):
+        if spelling in config:
+            return config[spelling]
+    return None
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
+def read_target(args: tuple[str, ...], config: dict[str, Any] | None, capabilities: VllmCapabilities) -> VllmTarget:
+    scanned = scan_vllm_args(args, capabilities)
+    config = config or {}
+
+    def value(flag: str) -> str | None:
+        if flag in scanned.options:
+            return _first(list(scanned.options[flag]))
+        return _first(_config_value(config, flag.removeprefix("--")))
+
+    model = scanned.positionals[0] if scanned.positionals else value("--model")
+    if len(scanned.positionals) > 1:
+        raise UsageError(f"more than one model given: {' '.join(scanned.positionals)}")
+    host = value("--host")
+    port_text = value("--port")
+    try:
+        port = parse.port(port_text) if port_text is not None else defaults.VLLM_PORT
+    except ValueError as error:
+        raise UsageError(f"--port: {error}") from None
+    count_text = value("--api-server-count")
+    try:
+        api_server_count = parse.positive_count(count_text) if count_text is not None else 1
+    except ValueError as error:
+        raise UsageError(f"--api-server-count: {error}") from None
+    return VllmTarget(
+        model=model,
+        host=host if host is not None else defaults.LOOPBACK,
+        host_given=host is not None,
+        port=port,
+        tls=value("--ssl-certfile") is not None,
+        api_key=value("--api-key"),
+        served_model_name=value("--served-model-name"),
+        api_server_count=api_server_count,
+        uds=value("--uds"),
+    )

@@ -1,0 +1,84 @@
+"""SIGTERM or SIGINT at random moments, once or twice, to a real Supervisor with scripted children (not
+vLLM: these take milliseconds): during start, with a probe in flight, in backoff, while a child stops.
+Every case ends within grace + 2 s with no process left, and the stop reaches every child at once.
+bench/stop_at_random.py does the same over real vLLM."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.launcher_process import REPO_ROOT, alive
+from tests.unit.scripted_supervisor import GRACE_S
+
+CASES = 36
+PARALLEL = 3
+ACTED_WITHIN_S = 0.1
+
+
+def _states(directory: Path) -> set[str]:
+    try:
+        status = json.loads((directory / "supervisor.json").read_text())
+    except (OSError, ValueError):
+        return {"not yet published"}
+    return {child["state"] for child in status["children"]}
+
+
+def _one_case(directory: Path, seed: int) -> dict:
+    rng = random.Random(seed)
+    directory.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.unit.scripted_supervisor", str(directory)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=open(directory / "log", "wb"),
+    )
+    while not (directory / "signals-handled").exists():
+        assert process.poll() is None, (directory / "log").read_text()
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 2.5))
+    states = _states(directory)
+    first = rng.choice((signal.SIGTERM, signal.SIGINT))
+    signalled = time.time()
+    process.send_signal(first)
+    twice = rng.random() < 0.25
+    if twice:
+        time.sleep(rng.uniform(0.0, 0.3))
+        process.send_signal(rng.choice((signal.SIGTERM, signal.SIGINT)))
+    code = process.wait(timeout=GRACE_S + 10)
+    elapsed = time.time() - signalled
+    started = {int(path.name.split("-")[1]) for path in directory.glob("started-*")}
+    time.sleep(0.2)  # init reaps the orphans it inherited
+    left = sorted(pid for pid in started if alive(pid))
+    terms = {int(path.name.split("-")[1]): float(path.read_text()) for path in directory.glob("term-*")}
+    return {
+        "seed": seed,
+        "states": states,
+        "twice": twice,
+        "code": code,
+        "elapsed": elapsed,
+        "left": left,
+        "term_delays": [when - signalled for when in terms.values() if when >= signalled],
+        "log": directory / "log",
+    }
+
+
+def test_a_stop_at_any_moment_ends_within_grace_plus_2_s_and_leaves_nothing(tmp_path):
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        cases = list(pool.map(lambda seed: _one_case(tmp_path / f"case-{seed}", seed), range(CASES)))
+    for case in cases:
+        where = f"seed {case['seed']} in {sorted(case['states'])}: {case['log']}"
+        assert case["code"] == 0, where
+        assert case["elapsed"] <= GRACE_S + 2, f"{case['elapsed']:.2f} s, {where}"
+        assert case["left"] == [], where
+        if case["term_delays"]:
+            assert min(case["term_delays"]) <= ACTED_WITHIN_S, f"{case['term_delays']}, {where}"
+    seen = set().union(*(case["states"] for case in cases))
+    assert {"starting", "healthy", "backoff", "stopping"} <= seen, seen
+    assert any(case["twice"] for case in cases)
