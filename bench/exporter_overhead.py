@@ -1,4 +1,6 @@
-"""Exporter cost at 1, 8 and 64 simulated GPUs: scrape latency, CPU time per collection, RSS.
+"""Exporter cost at 1, 8 and 64 simulated GPUs: CPU time per collection (and per hour at the default 5 s
+interval), scrape latency with Prometheus' own Accept and Accept-Encoding headers while collections
+run beside the scrapes, and RSS.
 
     .venv/bin/python -m bench.exporter_overhead [--scrapes 500] [--collections 50] [--gpus 1,8,64]
 
@@ -10,6 +12,7 @@ JSON document; docs/benchmarks.md quotes it.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import socket
 import subprocess
@@ -36,7 +39,7 @@ def free_port() -> int:
 
 def collection_cpu_ms(gpu_count: int, collections: int) -> dict[str, float]:
     """CPU milliseconds for one round of every collector, rendering included, measured in this thread."""
-    registry = build_registry("bench-host", 3600.0, None, None, nvml_library=standin_with(gpu_count))
+    registry = build_registry("bench-host", 3600.0, None, None, nvml_library=standin_with(gpu_count).library())
     encoder, content_type = choose_encoder("application/openmetrics-text;version=1.0.0")
     registry.formats.want(content_type, encoder)  # as once Prometheus has scraped: rendering is part of the cost
     for collection in registry.collections:
@@ -50,10 +53,28 @@ def collection_cpu_ms(gpu_count: int, collections: int) -> dict[str, float]:
     return summary(samples)
 
 
+# What Prometheus 2.x sends (scrape/scrape.go): OpenMetrics first, and gzip.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+OVERLAP_INTERVAL_S = 0.5  # collections this often during the scrapes, so that they overlap
+
+
 def scrape_latency_and_rss(gpu_count: int, scrapes: int) -> dict[str, float]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.standins.standin_gpu_exporter", str(port), "--gpus", str(gpu_count)], cwd=REPO
+        [
+            sys.executable,
+            "-m",
+            "tests.standins.standin_gpu_exporter",
+            str(port),
+            "--gpus",
+            str(gpu_count),
+            "--interval",
+            str(OVERLAP_INTERVAL_S),
+        ],
+        cwd=REPO,
     )
     try:
         url = f"http://127.0.0.1:{port}/metrics"
@@ -66,12 +87,18 @@ def scrape_latency_and_rss(gpu_count: int, scrapes: int) -> dict[str, float]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the exporter did not start") from None
                 time.sleep(0.1)
+        request = urllib.request.Request(url, headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"})
+        urllib.request.urlopen(request, timeout=5).read()  # the format is rendered from the next collection on
+        time.sleep(OVERLAP_INTERVAL_S * 2)
         latencies, size = [], 0
         for _ in range(scrapes):
             started = time.perf_counter()
-            body = urllib.request.urlopen(url, timeout=5).read()
+            with urllib.request.urlopen(request, timeout=5) as response:
+                body = response.read()
+                encoding = response.headers.get("Content-Encoding", "")
             latencies.append((time.perf_counter() - started) * 1000)
             size = len(body)
+        plain = len(gzip.decompress(body)) if encoding == "gzip" else size
         rss_mb = psutil.Process(server.pid).memory_info().rss / 2**20
     finally:
         server.terminate()
@@ -79,7 +106,8 @@ def scrape_latency_and_rss(gpu_count: int, scrapes: int) -> dict[str, float]:
     return {
         "scrape_ms_p50": percentile(latencies, 0.5),
         "scrape_ms_p99": percentile(latencies, 0.99),
-        "payload_bytes": size,
+        "payload_bytes_gzip": size,
+        "payload_bytes": plain,
         "rss_mb": rss_mb,
     }
 
@@ -92,10 +120,12 @@ def main() -> None:
     args = options.parse_args()
     results = {"machine": machine(), "rows": []}
     for gpu_count in [int(value) for value in args.gpus.split(",")]:
+        cpu = collection_cpu_ms(gpu_count, args.collections)
         row = {
             "gpus": gpu_count,
             **scrape_latency_and_rss(gpu_count, args.scrapes),
-            "collection_cpu_ms": collection_cpu_ms(gpu_count, args.collections),
+            "collection_cpu_ms": cpu,
+            "cpu_seconds_per_hour_at_5s": cpu["median"] / 1000 * 3600 / 5,
         }
         results["rows"].append(row)
         log_round(**row)

@@ -14,16 +14,17 @@ import hmac
 import secrets
 import threading
 
-import bcrypt
-
 PROTECTED_PATHS = ("/metrics", "/sd")
 _CACHE_SIZE = 64
-# A valid hash to check unknown users against, so that an unknown name costs as long as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=10))
 
 
 class BasicAuth:
     def __init__(self, users: dict[str, bytes]) -> None:
+        import bcrypt  # here, not at the top: an exporter without basic auth needs no bcrypt installed
+
+        self._bcrypt = bcrypt
+        # A valid hash to check unknown users against: an unknown name costs as long as a wrong password.
+        self._dummy_hash = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=10))
         self._users = dict(users)
         self._key = secrets.token_bytes(32)
         self._accepted: dict[bytes, None] = {}  # insertion-ordered: the oldest entry goes first
@@ -48,7 +49,7 @@ class BasicAuth:
         hashed = next(
             (value for name, value in self._users.items() if hmac.compare_digest(name.encode(), user.encode())), None
         )
-        valid = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH)
+        valid = self._bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy_hash)
         if valid and hashed is not None:
             with self._lock:
                 self._accepted[fingerprint] = None

@@ -6,6 +6,7 @@ Values are fractions 0..1 under DCGM's profiling names.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -46,6 +47,33 @@ class GpmCollector:
             return False
         return True
 
+    def _take_sample(self, index: int, handle: Any) -> Any | None:
+        """A filled sample, or None; a sample allocated but not filled is freed, never leaked."""
+        nvml = self._session.nvml
+        lib = nvml.lib
+        sample = nvml.call(index, lib.nvmlGpmSampleAlloc)
+        if sample is None:
+            return None
+        try:
+            filled = nvml.call(index, lib.nvmlGpmSampleGet, handle, sample)
+        except BaseException:
+            self._free(sample)
+            raise
+        if filled is None:
+            self._free(sample)
+            return None
+        return sample
+
+    def _free(self, sample: Any) -> None:
+        lib = self._session.nvml.lib
+        with contextlib.suppress(lib.NVMLError):
+            lib.nvmlGpmSampleFree(sample)
+
+    def _forget(self, uuid: str) -> None:
+        previous = self._previous.pop(uuid, None)
+        if previous is not None:
+            self._free(previous)
+
     def _metrics_between(self, older: Any, newer: Any) -> dict[str, float]:
         lib = self._session.nvml.lib
         request = lib.c_nvmlGpmMetricsGet_t()
@@ -71,16 +99,17 @@ class GpmCollector:
             try:
                 if not self._supported(gpu.identity.index, gpu.handle, uuid):
                     continue
-                nvml = self._session.nvml
-                sample = nvml.call(gpu.identity.index, lib.nvmlGpmSampleAlloc)
-                if sample is None or nvml.call(gpu.identity.index, lib.nvmlGpmSampleGet, gpu.handle, sample) is None:
-                    self._unsupported.add(uuid)
-                    continue
+                sample = self._take_sample(gpu.identity.index, gpu.handle)
             except GpuLost:
                 self._session.mark_lost(gpu.identity.index)
                 continue
             except lib.NVMLError:
                 self._unsupported.add(uuid)  # GPM misbehaves on this GPU: stop asking
+                self._forget(uuid)
+                continue
+            if sample is None:
+                self._unsupported.add(uuid)
+                self._forget(uuid)
                 continue
             previous = self._previous.get(uuid)
             self._previous[uuid] = sample
@@ -88,8 +117,10 @@ class GpmCollector:
                 continue
             try:
                 values = self._metrics_between(previous, sample)
+            except lib.NVMLError:
+                values = {}
             finally:
-                lib.nvmlGpmSampleFree(previous)
+                self._free(previous)
             labels = gpu_label_values(gpu.identity, self._hostname)
             for name, value in values.items():
                 rows[name].append((labels, value))

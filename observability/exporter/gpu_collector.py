@@ -47,13 +47,7 @@ class Field:
 
 
 def _memory(gpu: GpuReader) -> Any:
-    version = gpu.constant("nvmlMemory_v2")
-    if version is not None:
-        try:
-            return gpu.call("nvmlDeviceGetMemoryInfo", version)
-        except gpu.lib.NVMLError:
-            pass  # older drivers lack the v2 call; v1 has no "reserved"
-    return gpu.call("nvmlDeviceGetMemoryInfo")
+    return gpu.answer("memory", lambda: gpu.nvml.memory(gpu.index, gpu.handle))  # v2, else v1 (no "reserved")
 
 
 def _memory_part(part: str) -> Callable[[GpuReader], float | None]:

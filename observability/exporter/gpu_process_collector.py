@@ -48,9 +48,7 @@ class GpuProcessCollector:
         totals: dict[tuple[str, ...], float] = {}
         for gpu in gpus:
             try:
-                processes = self._session.nvml.call(
-                    gpu.identity.index, lib.nvmlDeviceGetComputeRunningProcesses, gpu.handle
-                )
+                processes = self._session.nvml.compute_processes(gpu.identity.index, gpu.handle)
             except GpuLost:
                 self._session.mark_lost(gpu.identity.index)
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from observability.exporter.nvml_api import Nvml
@@ -22,6 +23,12 @@ class GpuReader:
             function = getattr(self.lib, function_name, None)
             self._answers[key] = None if function is None else self.nvml.call(self.index, function, self.handle, *args)
         return self._answers[key]
+
+    def answer(self, key: str, ask: Callable[[], Any]) -> Any:
+        """`ask()`, once per collection, for answers that are not a single NVML call."""
+        if (key,) not in self._answers:
+            self._answers[(key,)] = ask()
+        return self._answers[(key,)]
 
     def constant(self, name: str) -> Any:
         return getattr(self.lib, name, None)

@@ -1,19 +1,25 @@
-"""A thin typed layer over NVML (nvidia-ml-py, imported as pynvml).
+"""A thin typed layer over NVML (nvidia-ml-py, imported as pynvml), where every NVML error and every
+struct version is handled, as nvitop's libnvml does.
 
-Two NVML outcomes are not errors here and are handled in this one place:
+Outcomes that are not errors here:
 - NVML_ERROR_NOT_SUPPORTED: the GPU lacks the field. The call returns None and the metric is absent.
+- NVML_ERROR_FUNCTION_NOT_FOUND: the driver is older than the call. Also None, except where an older
+  call can answer instead: memory (v2, then v1) and compute processes (v3, v2, then v1), below.
 - NVML_ERROR_GPU_IS_LOST: the GPU fell off the bus. GpuLost is raised so the caller reports that GPU
   as lost and carries on with the others.
-The library is injected, so tests can hand in a stand-in for the hardware.
+pynvml's unversioned wrappers raise NVMLLibraryMismatchError, which is not an NVMLError, when the
+driver lacks the versioned symbol they call; the versioned calls below never meet it.
+The library is injected, so tests can hand in the real pynvml over a stand-in for the hardware.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,32 @@ class GpuIdentity:
     @property
     def device(self) -> str:
         return f"nvidia{self.minor if self.minor is not None else self.index}"
+
+
+class _ProcessInfoV1(ctypes.Structure):
+    """nvmlProcessInfo_v1_t, which pynvml no longer defines: drivers before about 510 fill only this."""
+
+    _fields_ = [("pid", ctypes.c_uint), ("usedGpuMemory", ctypes.c_ulonglong)]
+
+
+def _processes_v1(lib: Any, handle: Any) -> list[Any]:
+    function = lib._nvmlGetFunctionPointer("nvmlDeviceGetComputeRunningProcesses")
+    count = ctypes.c_uint(0)
+    code = function(handle, ctypes.byref(count), None)
+    if code == lib.NVML_SUCCESS:
+        return []
+    if code != lib.NVML_ERROR_INSUFFICIENT_SIZE:
+        raise lib.NVMLError(code)
+    count.value = count.value * 2 + 5  # room for processes started meanwhile
+    infos = (_ProcessInfoV1 * count.value)()
+    code = function(handle, ctypes.byref(count), infos)
+    if code != lib.NVML_SUCCESS:
+        raise lib.NVMLError(code)
+    unknown = lib.NVML_VALUE_NOT_AVAILABLE_ulonglong.value
+    return [
+        SimpleNamespace(pid=info.pid, usedGpuMemory=None if info.usedGpuMemory == unknown else info.usedGpuMemory)
+        for info in infos[: count.value]
+    ]
 
 
 def _text(value: Any) -> str:
@@ -89,6 +121,48 @@ class Nvml:
             if self._is(error, "NVML_ERROR_GPU_IS_LOST"):
                 raise GpuLost(index) from None
             raise
+
+    def _is_missing(self, error: Exception) -> bool:
+        return self._is(error, "NVML_ERROR_FUNCTION_NOT_FOUND") or isinstance(
+            error, getattr(self.lib, "NVMLLibraryMismatchError", ())
+        )
+
+    def _first_present(self, index: int, calls: list[Callable[[], T]]) -> T | None:
+        """The first call the driver has; None when it has none of them (or the GPU lacks the field)."""
+        for call in calls:
+            try:
+                return call()
+            except Exception as error:
+                if self._is_missing(error):
+                    continue
+                if isinstance(error, self.lib.NVMLError):
+                    if self._is(error, "NVML_ERROR_NOT_SUPPORTED"):
+                        return None
+                    if self._is(error, "NVML_ERROR_GPU_IS_LOST"):
+                        raise GpuLost(index) from None
+                raise
+        return None
+
+    def memory(self, index: int, handle: Any) -> Any:
+        """The v2 struct (with `reserved`) where the driver has it (about 510 and later), else v1."""
+        lib = self.lib
+        calls: list[Callable[[], Any]] = []
+        version = getattr(lib, "nvmlMemory_v2", None)
+        if version is not None:
+            calls.append(lambda: lib.nvmlDeviceGetMemoryInfo(handle, version))
+        calls.append(lambda: lib.nvmlDeviceGetMemoryInfo(handle))
+        return self._first_present(index, calls)
+
+    def compute_processes(self, index: int, handle: Any) -> list[Any] | None:
+        """Compute processes through the newest struct this driver has: v3, v2, then v1. A process whose
+        memory NVML cannot tell (WDDM, some MIG modes) has usedGpuMemory None."""
+        lib = self.lib
+        calls: list[Callable[[], Any]] = [
+            lambda: lib.nvmlDeviceGetComputeRunningProcesses_v3(handle),
+            lambda: lib.nvmlDeviceGetComputeRunningProcesses_v2(handle),
+            lambda: _processes_v1(lib, handle),
+        ]
+        return self._first_present(index, calls)
 
     def is_timeout(self, error: Exception) -> bool:
         return self._is(error, "NVML_ERROR_TIMEOUT")

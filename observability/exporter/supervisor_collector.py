@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import psutil
 from prometheus_client.core import Metric
 
 from launcher.states import ChildStatus, State
@@ -14,29 +13,6 @@ from observability.exporter.vllm_tree import SupervisorView
 
 STALE_AFTER_S = 30.0  # the launcher rewrites its state every 2 s
 STATES = tuple(state.value for state in State)
-
-
-def _tree_usage(pid: int | None) -> tuple[float, float, int]:
-    """Resident bytes, CPU seconds and process count, summed over the tree rooted at pid."""
-    if pid is None:
-        return 0.0, 0.0, 0
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0, 0.0, 0
-    rss = cpu = 0.0
-    count = 0
-    for process in processes:
-        try:
-            with process.oneshot():
-                rss += process.memory_info().rss
-                times = process.cpu_times()
-                cpu += times.user + times.system
-                count += 1
-        except psutil.Error:
-            continue
-    return rss, cpu, count
 
 
 class SupervisorCollector:
@@ -63,7 +39,8 @@ class SupervisorCollector:
         if not fresh:
             return head  # a dead launcher's last words would claim its children are fine
         children: list[ChildStatus] = status.children
-        usage = {child.name: _tree_usage(child.pid) for child in children}
+        table = self._view.processes.get(child.pid for child in children if child.pid)
+        usage = {child.name: table.usage(child.pid) if child.pid else (0.0, 0.0, 0) for child in children}
 
         def rows(value: Callable[[ChildStatus], float | None]) -> list[tuple[list[str], float]]:
             return [([child.name], float(value(child))) for child in children if value(child) is not None]

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import yaml
 
 CLIENT_AUTH_TYPES = (
@@ -55,6 +54,8 @@ class WebConfig:
         return "https" if self.tls else "http"
 
     def with_user(self, name: str, password: str) -> WebConfig:
+        import bcrypt  # here: an exporter without basic auth needs no bcrypt installed
+
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10))
         return replace(self, users={**self.users, name: hashed})
 

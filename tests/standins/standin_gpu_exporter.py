@@ -48,7 +48,7 @@ def main() -> None:
     standin = standin_with(args.gpus)
     if args.xid_after is not None:
         threading.Timer(args.xid_after, lambda: standin.xid_events.put((0, 79))).start()
-    registry = build_registry("standin-gpu-host", args.interval, None, None, nvml_library=standin)
+    registry = build_registry("standin-gpu-host", args.interval, None, None, nvml_library=standin.library())
     registry.start()
     serve(registry, "127.0.0.1", args.port)
 

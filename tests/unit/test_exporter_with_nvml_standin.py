@@ -48,7 +48,9 @@ def standin():
 
 @pytest.fixture
 def exporter(standin, tmp_path):
-    registry = build_registry("gpu-host-1", 60.0, tmp_path / "supervisor.json", tmp_path, nvml_library=standin)
+    registry = build_registry(
+        "gpu-host-1", 60.0, tmp_path / "supervisor.json", tmp_path, nvml_library=standin.library()
+    )
     yield registry
     registry.stop()
 
@@ -181,7 +183,7 @@ def test_gpm_utilization_only_where_supported(exporter):
 
 def test_without_nvml_the_exporter_serves_host_metrics_and_logs_the_reason_once(tmp_path, caplog):
     standin = NvmlHardwareStandIn([], driver_missing=True)
-    registry = build_registry("cpu-host", 60.0, None, tmp_path, nvml_library=standin)
+    registry = build_registry("cpu-host", 60.0, None, tmp_path, nvml_library=standin.library())
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
             found = collect(registry)
@@ -195,7 +197,7 @@ def test_without_nvml_the_exporter_serves_host_metrics_and_logs_the_reason_once(
 
 
 def test_a_scrape_never_calls_nvml_so_a_hung_driver_cannot_hang_it(tmp_path, standin):
-    registry = build_registry("gpu-host-1", 0.2, None, tmp_path, nvml_library=standin)
+    registry = build_registry("gpu-host-1", 0.2, None, tmp_path, nvml_library=standin.library())
     registry.start()
     try:
         time.sleep(0.5)
@@ -261,9 +263,10 @@ def test_an_unexpected_nvml_error_loses_only_that_field_of_that_gpu(exporter, st
     registry = exporter
     standin.gpus[0].failing["nvmlDeviceGetPowerUsage"] = pynvml.NVML_ERROR_UNKNOWN
     standin.gpus[1].failing["nvmlDeviceGetCurrentClocksEventReasons"] = pynvml.NVML_ERROR_FUNCTION_NOT_FOUND
+    standin.gpus[1].failing["nvmlDeviceGetCurrentClocksThrottleReasons"] = pynvml.NVML_ERROR_NOT_SUPPORTED
     found = collect(registry)
     assert absent(found, "DCGM_FI_DEV_POWER_USAGE", UUID=H100)
     assert value(found, "DCGM_FI_DEV_POWER_USAGE", UUID=A10G) == 250.0
     assert value(found, "DCGM_FI_DEV_FB_USED", UUID=H100) == 70000
-    assert absent(found, "DCGM_FI_DEV_CLOCKS_EVENT_REASONS", UUID=A10G)  # an old driver: absent, not an error
+    assert absent(found, "DCGM_FI_DEV_CLOCKS_EVENT_REASONS", UUID=A10G)  # neither call answers: absent
     assert value(found, "swm_exporter_collector_up", collector="gpu") == 1

@@ -23,7 +23,7 @@ def load_script():
 
 
 def scrape(standin, tmp_path):
-    registry = build_registry("h", 60.0, None, tmp_path, nvml_library=standin)
+    registry = build_registry("h", 60.0, None, tmp_path, nvml_library=standin.library())
     for collection in registry.collections:
         collection.collect_once()
     return Exposition(registry).body("", False)[0].decode()
@@ -52,4 +52,15 @@ def test_a_load_that_does_not_show_up_fails_each_check(tmp_path):
         "gpu_utilization_rose_above_0": False,
         "framebuffer_used_grew": False,
         "load_pid_in_per_process_memory": False,
+        "every_golden_family_present_or_explained": True,
     }
+
+
+def test_a_family_missing_without_a_reason_fails_the_check(tmp_path):
+    gpu_check = load_script()
+    found = gpu_check.parse(scrape(NvmlHardwareStandIn(two_different_gpus()), tmp_path))
+    del found["DCGM_FI_DEV_FB_USED"]
+    found.pop("DCGM_FI_PROF_SM_ACTIVE", None)  # one collection: GPM needs two samples anyway
+    report = gpu_check.family_report(found)
+    assert report["unexplained"] == ["DCGM_FI_DEV_FB_USED"]
+    assert "DCGM_FI_PROF_SM_ACTIVE" in report["explained"]

@@ -12,9 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import bcrypt
 import pytest
 
-from observability.exporter import access
 from observability.exporter.access import BasicAuth
 from observability.exporter.web_config import WebConfigError, load_web_config
 from tests.launcher_process import free_port
@@ -115,8 +115,8 @@ def test_the_exporter_refuses_a_bad_web_config_in_one_line_and_starts_nothing(tm
 def test_basic_auth_checks_against_bcrypt_and_remembers_good_credentials(monkeypatch):
     auth = BasicAuth({"alice": bcrypt_hash("s3cret").encode()})
     checks = []
-    real_checkpw = access.bcrypt.checkpw
-    monkeypatch.setattr(access.bcrypt, "checkpw", lambda *args: checks.append(1) or real_checkpw(*args))
+    real_checkpw = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw", lambda *args: checks.append(1) or real_checkpw(*args))
 
     def header(user, password):
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
