@@ -49,6 +49,8 @@ if command -v dpkg >/dev/null 2>&1; then
   fi
   apt_install ca-certificates systemd   # systemd only for systemd-analyze, used by the unit's tests
   command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client   # kubectl kustomize, for the manifests' tests
+  command -v tmux >/dev/null 2>&1 || apt_install tmux          # a real terminal for `top`'s tests
+  command -v openssl >/dev/null 2>&1 || apt_install openssl    # test certificates, made at test time
 else
   PY="$(pick_python)" || { say "need Python 3.11 to 3.14"; exit 1; }
 fi

@@ -78,6 +78,7 @@ def help_text() -> str:
         f"       {PROG} exporter [options]     run only the GPU/host exporter",
         f"       {PROG} bench [options]        load the running server with `vllm bench serve`",
         f"       {PROG} health [--state-dir]   exit 0 when the supervised vLLM answers /health",
+        f"       {PROG} top [--state-dir] [--once [--json]]   a live view of the server, its GPUs, alerts",
         f"       {PROG} systemd-unit [MODEL] [options]   print a systemd unit for this command line",
         "",
         "Runs `vllm serve MODEL ...` under supervision, with its monitoring beside it.",

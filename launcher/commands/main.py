@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             from launcher.commands.health import run_health
 
             return run_health(argv[1:])
+        if argv[:1] == ["top"]:
+            from launcher.top.command import run_top
+
+            return run_top(argv[1:])
         if argv[:1] == ["bench"]:
             from launcher.commands.bench import run_bench
 

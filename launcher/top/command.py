@@ -1,0 +1,119 @@
+"""`serve-with-monitoring top [--state-dir DIR | --vllm-url URL] [--interval 2] [--window 60] [--once [--json]]`
+
+The live view redraws every --interval seconds on the terminal's alternate screen and quits on q or
+Ctrl-C, leaving the terminal as it was. --once prints one snapshot (text, or JSON with --json) after
+two readings --interval apart, so that rates and quantiles cover that interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import sys
+import termios
+import time
+import tty
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from launcher.commands import value_parsers as parse
+from launcher.commands.argument_parsing import OneLineErrorParser, typed
+from launcher.errors import EXIT_GAVE_UP
+from launcher.state_layout import default_state_dir
+from launcher.top.render import render
+from launcher.top.snapshot import History, Snapshot
+from launcher.top.sources import Reading, Sources, locate, read
+
+PROG = "serve-with-monitoring top"
+
+
+def _parser() -> OneLineErrorParser:
+    command = OneLineErrorParser(prog=PROG, allow_abbrev=False, description="A live view of the supervised server.")
+    command.add_argument("--state-dir", type=typed(parse.path), default=None, help="the launcher's state dir")
+    command.add_argument("--vllm-url", type=typed(parse.http_url), default=None, help="vLLM's base URL")
+    command.add_argument("--exporter-url", type=typed(parse.http_url), default=None, help="the exporter's /metrics")
+    command.add_argument(
+        "--interval", type=typed(parse.positive_seconds), default=2.0, help="seconds between refreshes"
+    )
+    command.add_argument("--window", type=typed(parse.positive_seconds), default=60.0, help="latency window, seconds")
+    command.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    command.add_argument("--json", action="store_true", help="with --once: JSON (keys and units in the README)")
+    return command
+
+
+def _snapshot_once(sources: Sources, interval: float, window: float) -> tuple[Snapshot, Reading]:
+    history = History(window)
+    first = read(sources)
+    if "vllm" in first.problems:
+        return history.snapshot(first), first  # nothing to wait for
+    history.add(first)
+    time.sleep(interval)
+    latest = read(sources)
+    history.add(latest)
+    return history.snapshot(latest), latest
+
+
+@contextlib.contextmanager
+def _keys() -> Iterator[int | None]:
+    """The terminal in cbreak mode (keys arrive one by one, Ctrl-C still interrupts), restored after."""
+    if not sys.stdin.isatty():
+        yield None
+        return
+    descriptor = sys.stdin.fileno()
+    saved = termios.tcgetattr(descriptor)
+    try:
+        tty.setcbreak(descriptor)
+        yield descriptor
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
+
+
+def _quit_pressed(descriptor: int | None, timeout: float) -> bool:
+    if descriptor is None:
+        time.sleep(timeout)
+        return False
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([descriptor], [], [], left)
+        if ready and os.read(descriptor, 32).lower().startswith(b"q"):
+            return True
+    return False
+
+
+def _live(sources: Sources, interval: float, window: float, console: Console) -> int:
+    history = History(window)
+    with _keys() as descriptor, Live(console=console, screen=True, auto_refresh=False) as live:
+        while True:
+            reading = read(sources)
+            history.add(reading)
+            live.update(render(history.snapshot(reading), console.width), refresh=True)
+            if _quit_pressed(descriptor, interval):
+                return 0
+
+
+def run_top(argv: list[str]) -> int:
+    options = _parser().parse_args(argv)
+    state_dir = options.state_dir or default_state_dir()
+    sources = locate(Path(state_dir).absolute(), options.vllm_url, options.exporter_url)
+    console = Console()  # rich follows NO_COLOR and the terminal's width
+    if options.once:
+        snap, latest = _snapshot_once(sources, options.interval, options.window)
+        if "vllm" in latest.problems:
+            print(f"{PROG}: error: {latest.problems['vllm']}", file=sys.stderr)
+            return EXIT_GAVE_UP
+        if options.json:
+            print(json.dumps(snap.as_json(), indent=1, default=str))
+        else:
+            Console(width=console.width if console.is_terminal else 100, no_color=True).print(
+                render(snap, console.width if console.is_terminal else 100)
+            )
+        return 0
+    try:
+        return _live(sources, options.interval, options.window, console)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,272 @@
+"""One screenful of facts, computed from successive readings: rates from counter deltas, latency
+quantiles from histogram deltas over the window (never lifetime averages), the scheduler, the GPUs.
+
+`Snapshot.as_json()` is the documented `--once --json` document (README, "serve-with-monitoring top"):
+rates are per second, times in seconds, memory in bytes, ratios 0..1, temperatures in °C, power in W.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from launcher.top.sources import Reading, Samples
+
+HISTORY = 30  # sparkline points
+
+
+def _total(samples: Samples | None, name: str, **labels: str) -> float | None:
+    if not samples or name not in samples:
+        return None
+    return sum(value for found, value in samples[name] if all(found.get(k) == v for k, v in labels.items()))
+
+
+def _buckets(samples: Samples | None, histogram: str) -> dict[float, float]:
+    """Cumulative count per upper bound, summed over every other label."""
+    found: dict[float, float] = {}
+    for labels, value in (samples or {}).get(histogram + "_bucket", []):
+        bound = float(labels.get("le", "nan"))
+        found[bound] = found.get(bound, 0.0) + value
+    return found
+
+
+def quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """histogram_quantile() as Prometheus computes it: linear inside the bucket; None without data."""
+    bounds = sorted(buckets)
+    if not bounds or not math.isinf(bounds[-1]):
+        return None
+    total = buckets[bounds[-1]]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # in the +Inf bucket: the last finite bound, as Prometheus says
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return None
+
+
+@dataclass
+class Gpu:
+    gpu: str
+    model: str
+    utilization_ratio: float | None
+    memory_used_bytes: float | None
+    memory_total_bytes: float | None
+    temperature_c: float | None
+    power_w: float | None
+
+
+@dataclass
+class GpuProcess:
+    gpu: str
+    pid: str
+    name: str
+    memory_bytes: float
+    in_vllm_tree: bool
+
+
+@dataclass
+class Snapshot:
+    at: float
+    window_s: float  # what the latency quantiles and window rates cover
+    server: dict[str, Any] = field(default_factory=dict)
+    traffic: dict[str, Any] = field(default_factory=dict)
+    latency: dict[str, Any] = field(default_factory=dict)
+    slo: dict[str, float] = field(default_factory=dict)
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    gpus: list[Gpu] = field(default_factory=list)
+    gpu_processes: list[GpuProcess] = field(default_factory=list)
+    nvml_up: bool | None = None
+    alerts: list[dict[str, str]] | None = None
+    helpers: dict[str, str] = field(default_factory=dict)
+    waiting_for: list[str] = field(default_factory=list)  # what could not be read this time, and why
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class History:
+    """The readings of the last window, and the rate history the sparklines draw."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._readings: deque[Reading] = deque()
+        self.sparks: dict[str, deque[float]] = {
+            key: deque(maxlen=HISTORY) for key in ("requests_per_s", "prompt_tokens_per_s", "generation_tokens_per_s")
+        }
+
+    def add(self, reading: Reading) -> None:
+        if reading.vllm is None:
+            return  # a gap: rates and windows span it
+        self._readings.append(reading)
+        while len(self._readings) > 2 and reading.at - self._readings[1].at >= self.window_s:
+            self._readings.popleft()
+        if len(self._readings) >= 2:
+            for key, value in self._rates(self._readings[-2], self._readings[-1]).items():
+                if value is not None:
+                    self.sparks[key].append(value)
+
+    @staticmethod
+    def _rates(older: Reading, newer: Reading) -> dict[str, float | None]:
+        elapsed = newer.at - older.at
+        rates: dict[str, float | None] = {}
+        for key, name in (
+            ("requests_per_s", "vllm:request_success_total"),
+            ("prompt_tokens_per_s", "vllm:prompt_tokens_total"),
+            ("generation_tokens_per_s", "vllm:generation_tokens_total"),
+        ):
+            now, before = _total(newer.vllm, name), _total(older.vllm, name)
+            # A counter that went down: vLLM restarted. No rate across it.
+            ok = now is not None and before is not None and elapsed > 0 and now >= before
+            rates[key] = (now - before) / elapsed if ok else None
+        return rates
+
+    def snapshot(self, latest: Reading) -> Snapshot:
+        snap = Snapshot(at=latest.at, window_s=0.0, waiting_for=sorted(latest.problems.values()))
+        _server_and_helpers(snap, latest)
+        _gpus(snap, latest)
+        snap.alerts = (
+            None
+            if latest.alerts is None
+            else [
+                {
+                    "name": alert.get("labels", {}).get("alertname", "?"),
+                    "severity": alert.get("labels", {}).get("severity", ""),
+                    "summary": alert.get("annotations", {}).get("summary", ""),
+                }
+                for alert in latest.alerts
+            ]
+        )
+        if not self._readings:
+            return snap
+        newest, oldest = self._readings[-1], self._readings[0]
+        snap.window_s = newest.at - oldest.at
+        instant = self._rates(self._readings[-2], newest) if len(self._readings) >= 2 else {}
+        snap.traffic = {**instant, "history": {key: list(values) for key, values in self.sparks.items()}}
+        snap.latency = _latency(oldest.vllm, newest.vllm) if snap.window_s > 0 else {}
+        snap.scheduler = _scheduler(oldest.vllm, newest.vllm)
+        return snap
+
+
+def _latency(older: Samples | None, newer: Samples | None) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, histogram, quantiles in (
+        ("ttft", "vllm:time_to_first_token_seconds", (0.5, 0.95)),
+        ("itl", "vllm:inter_token_latency_seconds", (0.5, 0.99)),
+        ("e2e", "vllm:e2e_request_latency_seconds", (0.95,)),
+    ):
+        now, before = _buckets(newer, histogram), _buckets(older, histogram)
+        delta = {bound: count - before.get(bound, 0.0) for bound, count in now.items()}
+        if any(value < 0 for value in delta.values()):
+            delta = now  # vLLM restarted inside the window: its counts since then
+        for q in quantiles:
+            result[f"{key}_p{round(q * 100)}_s"] = quantile(q, delta)
+        result[f"{key}_count"] = delta.get(math.inf, 0.0)
+    return result
+
+
+def _scheduler(older: Samples | None, newer: Samples | None) -> dict[str, Any]:
+    def delta(name: str) -> float | None:
+        now, before = _total(newer, name), _total(older, name)
+        if now is None or before is None:
+            return None
+        return now - before if now >= before else now
+
+    hits, queries = delta("vllm:prefix_cache_hits_total"), delta("vllm:prefix_cache_queries_total")
+    kv = [value for _, value in (newer or {}).get("vllm:kv_cache_usage_perc", [])]
+    reasons: dict[str, float] = {}
+    for labels, value in (newer or {}).get("vllm:num_requests_waiting_by_reason", []):
+        reasons[labels.get("reason", "?")] = reasons.get(labels.get("reason", "?"), 0.0) + value
+    return {
+        "running": _total(newer, "vllm:num_requests_running"),
+        "waiting": _total(newer, "vllm:num_requests_waiting"),
+        "waiting_by_reason": reasons,
+        "kv_cache_usage_ratio": max(kv) if kv else None,
+        "prefix_cache_hit_ratio": hits / queries if hits is not None and queries else None,
+        "preemptions_in_window": delta("vllm:num_preemptions_total"),
+    }
+
+
+def _server_and_helpers(snap: Snapshot, reading: Reading) -> None:
+    status = reading.status
+    model = None
+    if reading.vllm:
+        names = {labels.get("model_name") for labels, _ in reading.vllm.get("vllm:num_requests_running", [])}
+        model = next(iter(sorted(name for name in names if name)), None)
+    snap.server = {"model": model, "vllm_version": reading.vllm_version}
+    if status is None:
+        return
+    vllm = status.child("vllm")
+    model = model or status.info.get("model_name")
+    if vllm is not None:
+        snap.server.update(
+            model=model,
+            state=vllm.state,
+            uptime_s=(time.time() - vllm.started_at) if vllm.started_at and vllm.pid else None,
+            restarts=vllm.restarts_total,
+            last_exit_code=vllm.last_exit_code,
+            reason=vllm.reason or vllm.message or "",
+        )
+    for name in ("exporter", "prometheus", "alertmanager", "grafana", "stack"):
+        child = status.child(name)
+        if child is not None:
+            snap.helpers[name] = child.state
+    for key in ("ttft_p95", "itl_p99"):
+        if f"slo_{key}" in status.info:
+            try:
+                snap.slo[f"{key}_s"] = float(status.info[f"slo_{key}"])
+            except ValueError:
+                pass
+
+
+def _gpus(snap: Snapshot, reading: Reading) -> None:
+    samples = reading.exporter
+    if samples is None:
+        return
+    snap.nvml_up = bool(_total(samples, "swm_nvml_up"))
+    for labels, value in samples.get("swm_slo_seconds", []):
+        snap.slo.setdefault(f"{labels.get('slo')}_s", value)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, key, scale in (
+        ("DCGM_FI_DEV_GPU_UTIL", "utilization_ratio", 0.01),
+        ("DCGM_FI_DEV_FB_USED", "memory_used_bytes", 2**20),
+        ("DCGM_FI_DEV_FB_TOTAL", "memory_total_bytes", 2**20),
+        ("DCGM_FI_DEV_GPU_TEMP", "temperature_c", 1.0),
+        ("DCGM_FI_DEV_POWER_USAGE", "power_w", 1.0),
+    ):
+        for labels, value in samples.get(name, []):
+            row = rows.setdefault(labels.get("gpu", "?"), {"model": labels.get("modelName", "")})
+            row[key] = value * scale
+    for gpu, row in sorted(rows.items()):
+        snap.gpus.append(
+            Gpu(
+                gpu=gpu,
+                model=row.get("model", ""),
+                utilization_ratio=row.get("utilization_ratio"),
+                memory_used_bytes=row.get("memory_used_bytes"),
+                memory_total_bytes=row.get("memory_total_bytes"),
+                temperature_c=row.get("temperature_c"),
+                power_w=row.get("power_w"),
+            )
+        )
+    for labels, value in samples.get("swm_gpu_process_memory_used_bytes", []):
+        snap.gpu_processes.append(
+            GpuProcess(
+                gpu=labels.get("gpu", "?"),
+                pid=labels.get("pid", "?"),
+                name=labels.get("process_name", "?"),
+                memory_bytes=value,
+                in_vllm_tree=labels.get("in_vllm_tree") == "true",
+            )
+        )
+    snap.gpu_processes.sort(key=lambda process: -process.memory_bytes)

