@@ -2,7 +2,7 @@
 over a long idle window after one request, as a share of one core. `--source DIR` runs the launcher from
 another checkout (say the commit before a change) with the same venv, for a before/after in one run.
 
-    python -m bench.idle_cpu [--window 600] [--rounds 1] [--source DIR]
+    python -m bench.idle_cpu [--window 600] [--rounds 1] [--settle 30] [--source DIR]
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import urllib.request
 from bench.servers import start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, summary
 
-SETTLE_S = 30.0  # after start-up and the one request, before measuring
 
-
-def one_window(window: float, source: str | None) -> dict[str, float]:
+def one_window(window: float, source: str | None, settle: float) -> dict[str, float]:
     extra_env = {"PYTHONPATH": source} if source else {}
     server = start_launcher(tiny_model_dir(), scrape_interval=5.0, extra_env=extra_env)
     try:
@@ -30,7 +28,7 @@ def one_window(window: float, source: str | None) -> dict[str, float]:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=60).read()
-        time.sleep(SETTLE_S)
+        time.sleep(settle)  # after start-up and the one request, before measuring
         before = server.cpu_seconds_by_role()
         started = time.monotonic()
         time.sleep(window)
@@ -45,6 +43,7 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--window", type=float, default=600.0)
     options.add_argument("--rounds", type=int, default=1)
+    options.add_argument("--settle", type=float, default=30.0, help="seconds after start-up before measuring")
     options.add_argument("--source", default=None, help="a checkout whose launcher/ and observability/ to run")
     args = options.parse_args()
     if args.window <= 0 or args.rounds < 1:
@@ -53,7 +52,7 @@ def main() -> None:
         options.error(f"--source {args.source}: no launcher/ there")
     shares: dict[str, list[float]] = {}
     for round_index in range(args.rounds):
-        for role, share in one_window(args.window, args.source).items():
+        for role, share in one_window(args.window, args.source, args.settle).items():
             shares.setdefault(role, []).append(share)
         log_round(round=round_index, **{role: values[-1] for role, values in shares.items()})
     helpers = [role for role in shares if role not in ("vllm",)]

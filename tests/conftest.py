@@ -9,7 +9,7 @@ from tests.webhook_receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parent.parent
 # Short, so that a frozen engine is caught within a test; long against a step of the tiny model (ms).
-SHARED_STALL_TIMEOUT_S = 10
+SHARED_STALL_TIMEOUT_S = 8
 
 
 def pytest_collection_modifyitems(config, items):

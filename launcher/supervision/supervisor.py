@@ -111,6 +111,7 @@ class Supervisor:
         self.on_child_ready: dict[str, list[Callable[[], None]]] = {}  # run once per child name
         self.on_shutdown: list[Callable[[], None]] = []  # run after every child has stopped
         self._children_announced: set[str] = set()
+        self._handlers_installed = False
         self.is_init = os.getpid() == 1  # a container's ENTRYPOINT without an init: orphans are ours to reap
 
     def add(self, child: SupervisedChild) -> SupervisedChild:
@@ -141,6 +142,7 @@ class Supervisor:
         for signum in _STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
         self.wakeups.route_signals()
+        self._handlers_installed = True
 
     def request_stop(self) -> None:
         """From any thread."""
@@ -302,3 +304,8 @@ class Supervisor:
             self._writer.close(last)
         for hook in self.on_shutdown:
             hook()
+        if self._handlers_installed:
+            # Every child is gone and the launcher is on its way out: a stop signal now (a second Ctrl-C)
+            # has nothing left to do, and must not turn the exit status into "killed by SIGTERM".
+            for signum in _STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)

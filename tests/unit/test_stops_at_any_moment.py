@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.launcher_process import REPO_ROOT, alive
 from tests.unit.scripted_supervisor import GRACE_S
 
-CASES = 36
+CASES = 24
 PARALLEL = 3
 ACTED_WITHIN_S = 0.1
 
