@@ -217,7 +217,8 @@ def start_launcher(
     command = [sys.executable, "-m", "launcher", *args]
     with log_path.open("wb") as log:
         started = time.monotonic()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # cwd: not this checkout, which `python -m` would put first on sys.path, ahead of PYTHONPATH.
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     return Server(
         "launcher",
         process,
