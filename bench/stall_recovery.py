@@ -10,46 +10,21 @@ GET of /metrics per health interval) costs vLLM's API server: its CPU over idle 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import signal
 import statistics
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
+from bench.load import stream_completion
 from bench.restart import engine_core
-from bench.servers import Server, start_launcher, tiny_model_dir
+from bench.servers import Server, complete_once, healthy, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, rotated, summary
 
 STALL_LINE = "vLLM stalled: no progress for"
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _stream(port: int, started: threading.Event) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    body = {"model": "tiny-llama", "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
-    try:
-        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        if response.readline().strip():
-            started.set()
-        while response.readline():
-            pass
-    except (OSError, http.client.HTTPException):
-        pass
-    finally:
-        connection.close()
 
 
 def _stall_lines(server: Server) -> int:
@@ -60,7 +35,7 @@ def _stall_lines(server: Server) -> int:
 def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
     events = [threading.Event() for _ in range(streams)]
     for event in events:
-        threading.Thread(target=_stream, args=(server.port, event), daemon=True).start()
+        threading.Thread(target=stream_completion, args=(server.port, event), daemon=True).start()
     if not all(event.wait(60) for event in events):
         raise RuntimeError("streams did not start")
     time.sleep(0.5)
@@ -69,7 +44,7 @@ def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
     engine.send_signal(signal.SIGSTOP)
     frozen = time.monotonic()
     detected = None
-    while detected is None or not _healthy(server.base_url) or engine.is_running():
+    while detected is None or not healthy(server.base_url) or engine.is_running():
         if detected is None and _stall_lines(server) > seen:
             detected = time.monotonic() - frozen
         if time.monotonic() - frozen > 300:
@@ -126,13 +101,7 @@ def probe_cost(rounds: int, window: float) -> dict:
             server = start_launcher(model, scrape_interval=None, extra_args=("--stall-timeout", timeouts[condition]))
             try:
                 server.wait_healthy()
-                # One request, so the once-per-run metric check is done in both conditions before measuring.
-                request = urllib.request.Request(
-                    server.base_url + "/v1/completions",
-                    data=json.dumps({"model": "tiny-llama", "prompt": "x", "max_tokens": 2}).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                urllib.request.urlopen(request, timeout=60).read()
+                complete_once(server.base_url)  # the once-per-run metric check done in both conditions
                 time.sleep(15)
                 before = _api_server_cpu(server)
                 time.sleep(window)
