@@ -1,9 +1,11 @@
-"""A hung engine: seconds from freezing vLLM's EngineCore (SIGSTOP, with streams in flight) until the
-launcher logs the stall, and until /health answers 200 from a new vLLM. Then what the progress probe (one
-GET of /metrics per health interval) costs vLLM's API server: its CPU over idle windows with the probe on
-(--stall-timeout 120) and off (--stall-timeout 0), alternating, in the same run.
+"""Frozen processes. A hung engine: seconds from freezing vLLM's EngineCore (SIGSTOP, with streams in
+flight) until the launcher logs the stall, and until /health answers 200 from a new vLLM. Frozen helpers:
+seconds from SIGSTOP of the exporter and Prometheus until each is healthy again (a new process), with
+the default 30 s grace period, which a frozen helper would otherwise sit out. Then what the progress
+probe (one GET of /metrics per health interval) costs vLLM's API server: its CPU over idle windows with
+the probe on (--stall-timeout 120) and off (--stall-timeout 0), alternating, in the same run.
 
-    python -m bench.stall_recovery [--rounds 3] [--stall-timeout 10] [--streams 8]
+    python -m bench.stall_recovery [--rounds 3] [--helper-rounds 3] [--stall-timeout 10] [--streams 8]
                                    [--cost-rounds 3] [--cost-window 60]
 """
 
@@ -23,6 +25,7 @@ from bench.load import stream_completion
 from bench.restart import engine_core
 from bench.servers import Server, complete_once, healthy, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, rotated, summary
+from launcher.states import read_status
 
 STALL_LINE = "vLLM stalled: no progress for"
 
@@ -53,15 +56,45 @@ def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
     return detected, time.monotonic() - frozen
 
 
-def freeze_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
+HELPERS = ("exporter", "prometheus")
+
+
+def _children(server: Server) -> dict:
+    status = read_status(server.workdir / "state" / "supervisor.json")
+    return {child.name: child for child in status.children} if status else {}
+
+
+def _freeze_helpers(server: Server) -> dict[str, float]:
+    deadline = time.monotonic() + 120
+    while not all(_children(server).get(n) and _children(server)[n].state == "healthy" for n in HELPERS):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"helpers not healthy: {_children(server)}")
+        time.sleep(0.25)
+    before = {name: _children(server)[name].pid for name in HELPERS}
+    frozen = time.monotonic()
+    for pid in before.values():
+        psutil.Process(pid).send_signal(signal.SIGSTOP)
+    done: dict[str, float] = {}
+    while len(done) < len(HELPERS):
+        if time.monotonic() - frozen > 120:
+            raise RuntimeError(f"not healthy again: {_children(server)}")
+        for name, child in _children(server).items():
+            if name in before and name not in done and child.pid != before[name] and child.state == "healthy":
+                done[name] = time.monotonic() - frozen
+        time.sleep(0.1)
+    return done
+
+
+def freeze_rounds(rounds: int, helper_rounds: int, stall_timeout: float, streams: int) -> dict:
     model = tiny_model_dir()
     server = start_launcher(
         model,
-        scrape_interval=None,
+        scrape_interval=5.0,
         extra_args=("--stall-timeout", f"{stall_timeout:g}", "--restart-window", "1", "--max-restarts", "100"),
     )
     detections: list[float] = []
     recoveries: list[float] = []
+    helpers: dict[str, list[float]] = {name: [] for name in HELPERS}
     try:
         server.wait_healthy()
         for round_index in range(rounds):
@@ -70,6 +103,10 @@ def freeze_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
             detections.append(detected)
             recoveries.append(recovered)
             log_round(round=round_index, detected_s=detected, healthy_again_s=recovered)
+        for round_index in range(helper_rounds):
+            for name, seconds in _freeze_helpers(server).items():
+                helpers[name].append(seconds)
+            log_round(round=round_index, **{f"{name}_healthy_again_s": v[-1] for name, v in helpers.items()})
     finally:
         server.stop()
     return {
@@ -77,6 +114,7 @@ def freeze_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
         "streams": streams,
         "freeze_to_stall_logged_s": summary(detections),
         "freeze_to_healthy_again_s": summary(recoveries),
+        "helper_freeze_to_healthy_again_s": {name: summary(values) for name, values in helpers.items()},
     }
 
 
@@ -121,16 +159,18 @@ def probe_cost(rounds: int, window: float) -> dict:
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--helper-rounds", type=int, default=3)
     options.add_argument("--stall-timeout", type=float, default=10.0)
     options.add_argument("--streams", type=int, default=8)
     options.add_argument("--cost-rounds", type=int, default=3)
     options.add_argument("--cost-window", type=float, default=60.0)
     args = options.parse_args()
-    if args.rounds < 0 or args.cost_rounds < 0 or args.stall_timeout <= 0 or args.cost_window <= 0:
+    rounds = (args.rounds, args.helper_rounds, args.cost_rounds)
+    if min(rounds) < 0 or args.stall_timeout <= 0 or args.cost_window <= 0:
         options.error("rounds must be >= 0; --stall-timeout and --cost-window > 0")
     report: dict = {"machine": machine()}
-    if args.rounds:
-        report["freeze"] = freeze_rounds(args.rounds, args.stall_timeout, args.streams)
+    if args.rounds or args.helper_rounds:
+        report["freeze"] = freeze_rounds(args.rounds, args.helper_rounds, args.stall_timeout, args.streams)
     if args.cost_rounds:
         report["probe_cost"] = probe_cost(args.cost_rounds, args.cost_window)
     print(json.dumps(report, indent=1))

@@ -99,9 +99,19 @@ def test_idle_cpu_bench_completes(cache_home):
 @pytest.mark.own_server
 def test_stall_recovery_bench_completes(cache_home):
     report = run_bench(
-        "stall_recovery", "--rounds", "1", "--cost-rounds", "0", "--stall-timeout", "3", cache_home=cache_home
+        "stall_recovery",
+        "--rounds",
+        "1",
+        "--helper-rounds",
+        "1",
+        "--cost-rounds",
+        "0",
+        "--stall-timeout",
+        "3",
+        cache_home=cache_home,
     )
     assert report["freeze"]["freeze_to_healthy_again_s"]["n"] == 1
+    assert report["freeze"]["helper_freeze_to_healthy_again_s"]["exporter"]["n"] == 1
 
 
 @pytest.mark.vllm
@@ -109,10 +119,3 @@ def test_stall_recovery_bench_completes(cache_home):
 def test_stop_at_random_bench_completes(cache_home):
     report = run_bench("stop_at_random", "--cases", "1", "--grace", "5", cache_home=cache_home)
     assert report["stop_s"]["n"] == 1 and "within_target" in report
-
-
-@pytest.mark.vllm
-@pytest.mark.own_server
-def test_helper_freeze_bench_completes(cache_home):
-    report = run_bench("helper_freeze", "--rounds", "1", cache_home=cache_home)
-    assert report["freeze_to_healthy_again_s"]["exporter"]["n"] == 1
