@@ -205,7 +205,7 @@ def test_prometheus_beyond_loopback_needs_a_web_config_and_then_runs_behind_it(t
     from launcher.stack.secured_endpoint import StackAccess, secure_endpoint
     from tests.tls_files import bcrypt_hash, self_signed
 
-    with pytest.raises(UsageError, match="--prometheus-host 0.0.0.0 binds Prometheus beyond loopback"):
+    with pytest.raises(UsageError, match=r"--prometheus-host 0\.0\.0\.0 binds Prometheus beyond loopback"):
         plan_stack(settings_for(tmp_path, "--stack", "native", "--prometheus-host", "0.0.0.0"), StateLayout(tmp_path))
     cert, key = self_signed(tmp_path)
     web = tmp_path / "prometheus-web.yml"
