@@ -11,9 +11,8 @@ import argparse
 import json
 import os
 import time
-import urllib.request
 
-from bench.servers import start_launcher, tiny_model_dir
+from bench.servers import complete_once, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, summary
 
 
@@ -22,12 +21,7 @@ def one_window(window: float, source: str | None, settle: float) -> dict[str, fl
     server = start_launcher(tiny_model_dir(), scrape_interval=5.0, extra_env=extra_env)
     try:
         server.wait_healthy()
-        request = urllib.request.Request(
-            server.base_url + "/v1/completions",
-            data=json.dumps({"model": "tiny-llama", "prompt": "x", "max_tokens": 2}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=60).read()
+        complete_once(server.base_url)
         time.sleep(settle)  # after start-up and the one request, before measuring
         before = server.cpu_seconds_by_role()
         started = time.monotonic()

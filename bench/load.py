@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from bench.servers import QUIET_ENV, VLLM
@@ -68,3 +70,20 @@ def vllm_bench(
             raise RuntimeError(f"vllm bench serve failed: {result.stderr[-2000:]}")
         document = json.loads((Path(directory) / "result.json").read_text())
     return {metric: float(document[metric]) for metric in METRICS if metric in document}
+
+
+def stream_completion(port: int, started: threading.Event) -> None:
+    """One long streaming completion; `started` is set at its first token."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    body = {"model": TINY_MODEL_NAME, "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
+    try:
+        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        if response.readline().strip():
+            started.set()
+        while response.readline():
+            pass
+    except (OSError, http.client.HTTPException):
+        pass
+    finally:
+        connection.close()

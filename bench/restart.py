@@ -12,20 +12,11 @@ import json
 import signal
 import statistics
 import time
-import urllib.request
 
 import psutil
 
-from bench.servers import Server, start_bare, start_launcher, tiny_model_dir
+from bench.servers import Server, healthy, start_bare, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, summary
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def engine_core(launcher_pid: int) -> psutil.Process:
@@ -74,9 +65,9 @@ def main() -> None:
                     raise RuntimeError("the launcher never said it lost its EngineCore")
                 time.sleep(0.005)
             detections.append(time.monotonic() - killed)
-            while _healthy(launcher.base_url) and time.monotonic() - killed < 30:
+            while healthy(launcher.base_url) and time.monotonic() - killed < 30:
                 time.sleep(0.05)  # the old server may answer for a moment
-            while not _healthy(launcher.base_url):
+            while not healthy(launcher.base_url):
                 if time.monotonic() - killed > 300:
                     raise RuntimeError("no recovery within 300 s")
                 time.sleep(0.05)

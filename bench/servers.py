@@ -62,6 +62,20 @@ def vllm_args(model: Path, port: int, max_model_len: int = 2048) -> list[str]:
     ]
 
 
+def healthy(base_url: str) -> bool:
+    return _get(base_url + "/health", 1.0) == 200
+
+
+def complete_once(base_url: str, max_tokens: int = 2) -> None:
+    """One small completion: the server has served a request (some metrics only appear after one)."""
+    request = urllib.request.Request(
+        base_url + "/v1/completions",
+        data=json.dumps({"model": TINY_MODEL_NAME, "prompt": "x", "max_tokens": max_tokens}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=60).read()
+
+
 def _get(url: str, timeout: float = 2.0) -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:

@@ -1,55 +1,33 @@
-"""A hung engine: seconds from freezing vLLM's EngineCore (SIGSTOP, with streams in flight) until the
-launcher logs the stall, and until /health answers 200 from a new vLLM. Then what the progress probe (one
-GET of /metrics per health interval) costs vLLM's API server: its CPU over idle windows with the probe on
-(--stall-timeout 120) and off (--stall-timeout 0), alternating, in the same run.
+"""Frozen processes. A hung engine: seconds from freezing vLLM's EngineCore (SIGSTOP, with streams in
+flight) until the launcher logs the stall, and until /health answers 200 from a new vLLM. Frozen helpers:
+seconds from SIGSTOP of the exporter and Prometheus until each is healthy again (a new process), with
+the default 30 s grace period, which a frozen helper would otherwise sit out. Then what the progress
+probe (one GET of /metrics per health interval) costs vLLM's API server: its CPU over idle windows with
+the probe on (--stall-timeout 120) and off (--stall-timeout 0), alternating, in the same run.
 
-    python -m bench.stall_recovery [--rounds 3] [--stall-timeout 10] [--streams 8]
+    python -m bench.stall_recovery [--rounds 3] [--helper-rounds 3] [--stall-timeout 10] [--streams 8]
                                    [--cost-rounds 3] [--cost-window 60]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import signal
 import statistics
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
+from bench.load import stream_completion
 from bench.restart import engine_core
-from bench.servers import Server, start_launcher, tiny_model_dir
+from bench.servers import Server, complete_once, healthy, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, rotated, summary
+from launcher.states import read_status
 
 STALL_LINE = "vLLM stalled: no progress for"
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _stream(port: int, started: threading.Event) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    body = {"model": "tiny-llama", "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
-    try:
-        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        if response.readline().strip():
-            started.set()
-        while response.readline():
-            pass
-    except (OSError, http.client.HTTPException):
-        pass
-    finally:
-        connection.close()
 
 
 def _stall_lines(server: Server) -> int:
@@ -60,7 +38,7 @@ def _stall_lines(server: Server) -> int:
 def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
     events = [threading.Event() for _ in range(streams)]
     for event in events:
-        threading.Thread(target=_stream, args=(server.port, event), daemon=True).start()
+        threading.Thread(target=stream_completion, args=(server.port, event), daemon=True).start()
     if not all(event.wait(60) for event in events):
         raise RuntimeError("streams did not start")
     time.sleep(0.5)
@@ -69,7 +47,7 @@ def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
     engine.send_signal(signal.SIGSTOP)
     frozen = time.monotonic()
     detected = None
-    while detected is None or not _healthy(server.base_url) or engine.is_running():
+    while detected is None or not healthy(server.base_url) or engine.is_running():
         if detected is None and _stall_lines(server) > seen:
             detected = time.monotonic() - frozen
         if time.monotonic() - frozen > 300:
@@ -78,15 +56,45 @@ def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
     return detected, time.monotonic() - frozen
 
 
-def freeze_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
+HELPERS = ("exporter", "prometheus")
+
+
+def _children(server: Server) -> dict:
+    status = read_status(server.workdir / "state" / "supervisor.json")
+    return {child.name: child for child in status.children} if status else {}
+
+
+def _freeze_helpers(server: Server) -> dict[str, float]:
+    deadline = time.monotonic() + 120
+    while not all(_children(server).get(n) and _children(server)[n].state == "healthy" for n in HELPERS):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"helpers not healthy: {_children(server)}")
+        time.sleep(0.25)
+    before = {name: _children(server)[name].pid for name in HELPERS}
+    frozen = time.monotonic()
+    for pid in before.values():
+        psutil.Process(pid).send_signal(signal.SIGSTOP)
+    done: dict[str, float] = {}
+    while len(done) < len(HELPERS):
+        if time.monotonic() - frozen > 120:
+            raise RuntimeError(f"not healthy again: {_children(server)}")
+        for name, child in _children(server).items():
+            if name in before and name not in done and child.pid != before[name] and child.state == "healthy":
+                done[name] = time.monotonic() - frozen
+        time.sleep(0.1)
+    return done
+
+
+def freeze_rounds(rounds: int, helper_rounds: int, stall_timeout: float, streams: int) -> dict:
     model = tiny_model_dir()
     server = start_launcher(
         model,
-        scrape_interval=None,
+        scrape_interval=5.0,
         extra_args=("--stall-timeout", f"{stall_timeout:g}", "--restart-window", "1", "--max-restarts", "100"),
     )
     detections: list[float] = []
     recoveries: list[float] = []
+    helpers: dict[str, list[float]] = {name: [] for name in HELPERS}
     try:
         server.wait_healthy()
         for round_index in range(rounds):
@@ -95,6 +103,10 @@ def freeze_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
             detections.append(detected)
             recoveries.append(recovered)
             log_round(round=round_index, detected_s=detected, healthy_again_s=recovered)
+        for round_index in range(helper_rounds):
+            for name, seconds in _freeze_helpers(server).items():
+                helpers[name].append(seconds)
+            log_round(round=round_index, **{f"{name}_healthy_again_s": v[-1] for name, v in helpers.items()})
     finally:
         server.stop()
     return {
@@ -102,6 +114,7 @@ def freeze_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
         "streams": streams,
         "freeze_to_stall_logged_s": summary(detections),
         "freeze_to_healthy_again_s": summary(recoveries),
+        "helper_freeze_to_healthy_again_s": {name: summary(values) for name, values in helpers.items()},
     }
 
 
@@ -126,13 +139,7 @@ def probe_cost(rounds: int, window: float) -> dict:
             server = start_launcher(model, scrape_interval=None, extra_args=("--stall-timeout", timeouts[condition]))
             try:
                 server.wait_healthy()
-                # One request, so the once-per-run metric check is done in both conditions before measuring.
-                request = urllib.request.Request(
-                    server.base_url + "/v1/completions",
-                    data=json.dumps({"model": "tiny-llama", "prompt": "x", "max_tokens": 2}).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                urllib.request.urlopen(request, timeout=60).read()
+                complete_once(server.base_url)  # the once-per-run metric check done in both conditions
                 time.sleep(15)
                 before = _api_server_cpu(server)
                 time.sleep(window)
@@ -152,16 +159,18 @@ def probe_cost(rounds: int, window: float) -> dict:
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--helper-rounds", type=int, default=3)
     options.add_argument("--stall-timeout", type=float, default=10.0)
     options.add_argument("--streams", type=int, default=8)
     options.add_argument("--cost-rounds", type=int, default=3)
     options.add_argument("--cost-window", type=float, default=60.0)
     args = options.parse_args()
-    if args.rounds < 0 or args.cost_rounds < 0 or args.stall_timeout <= 0 or args.cost_window <= 0:
+    rounds = (args.rounds, args.helper_rounds, args.cost_rounds)
+    if min(rounds) < 0 or args.stall_timeout <= 0 or args.cost_window <= 0:
         options.error("rounds must be >= 0; --stall-timeout and --cost-window > 0")
     report: dict = {"machine": machine()}
-    if args.rounds:
-        report["freeze"] = freeze_rounds(args.rounds, args.stall_timeout, args.streams)
+    if args.rounds or args.helper_rounds:
+        report["freeze"] = freeze_rounds(args.rounds, args.helper_rounds, args.stall_timeout, args.streams)
     if args.cost_rounds:
         report["probe_cost"] = probe_cost(args.cost_rounds, args.cost_window)
     print(json.dumps(report, indent=1))

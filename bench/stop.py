@@ -8,31 +8,14 @@ Target: within the grace period + 2 s.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import statistics
 import threading
 from pathlib import Path
 
+from bench.load import stream_completion
 from bench.servers import start_bare, start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, rotated, summary
-from launcher.vllm_server.tiny_model import TINY_MODEL_NAME
-
-
-def _stream(port: int, started: threading.Event) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    body = {"model": TINY_MODEL_NAME, "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
-    try:
-        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        if response.readline().strip():
-            started.set()
-        while response.readline():
-            pass
-    except (OSError, http.client.HTTPException):
-        pass
-    finally:
-        connection.close()
 
 
 def run_case(case: str, model: Path, grace: float) -> float:
@@ -41,7 +24,7 @@ def run_case(case: str, model: Path, grace: float) -> float:
     if case == "launcher-streaming":
         events = [threading.Event() for _ in range(20)]
         for event in events:
-            threading.Thread(target=_stream, args=(server.port, event), daemon=True).start()
+            threading.Thread(target=stream_completion, args=(server.port, event), daemon=True).start()
         for event in events:
             if not event.wait(60):
                 raise RuntimeError("a stream did not start")

@@ -15,10 +15,10 @@ import signal
 import threading
 import time
 
+from bench.load import stream_completion
 from bench.restart import engine_core
 from bench.servers import start_launcher, tiny_model_dir
 from bench.stats import log_round, machine, summary
-from bench.stop import _stream
 
 MOMENTS = ("starting", "idle", "streaming", "restarting")
 
@@ -33,7 +33,7 @@ def one_case(rng: random.Random, moment: str, grace: float) -> dict:
         if moment == "streaming":
             events = [threading.Event() for _ in range(rng.randint(1, 20))]
             for event in events:
-                threading.Thread(target=_stream, args=(server.port, event), daemon=True).start()
+                threading.Thread(target=stream_completion, args=(server.port, event), daemon=True).start()
             for event in events:
                 event.wait(60)
             time.sleep(rng.uniform(0.0, 2.0))

@@ -29,6 +29,9 @@ STALL_TIMEOUT_S = 120.0
 
 # Monitoring.
 SCRAPE_INTERVAL_S = 5.0
+# The state dir may share a disk with the model cache: Prometheus' data is bounded by size as well as by
+# time (30 days, for the SLOs' 28-day windows). One host's series take some tens of MB a day.
+PROMETHEUS_RETENTION_SIZE = "2GB"
 COLLECT_INTERVAL_S = 5.0  # no longer than the scrape interval, so a scrape never sees stale data
 # Alert thresholds, published by the exporter as swm_slo_seconds{slo=...}; common production choices.
 SLO_TTFT_P95_S = 3.0

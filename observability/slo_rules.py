@@ -72,6 +72,8 @@ LATENCY_SLIS = {
 
 @dataclass(frozen=True)
 class Objectives:
+    ttft_p95_s: float = defaults.SLO_TTFT_P95_S  # the p95/p99 threshold alerts
+    itl_p99_s: float = defaults.SLO_ITL_P99_S
     ttft_threshold_s: float = defaults.SLO_TTFT_THRESHOLD_S
     ttft_target: float = defaults.SLO_TTFT_TARGET
     itl_threshold_s: float = defaults.SLO_ITL_THRESHOLD_S
@@ -164,6 +166,44 @@ def _alert(sli: str, objectives: Objectives, burn: BurnAlert, runbook_base: str)
     }
 
 
+def _threshold_alerts(objectives: Objectives, runbook_base: str) -> list[dict[str, Any]]:
+    """p95/p99 over a threshold right now, for 10 minutes. The threshold comes from the exporter
+    (swm_slo_seconds, the launcher's --slo-ttft-p95 and --slo-itl-p99), and from here where no exporter
+    publishes one."""
+    return [
+        {
+            "alert": "VllmTimeToFirstTokenHigh",
+            "expr": (
+                "swm:vllm_ttft_seconds:p95_5m > on() group_left() "
+                f'(max(swm_slo_seconds{{slo="ttft_p95"}}) or vector({objectives.ttft_p95_s:g}))'
+            ),
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": (
+                    "TTFT p95 is {{ $value | humanizeDuration }} for {{ $labels.model_name }} on {{ $labels.instance }}"
+                ),
+                "description": "Time to first token has been over its SLO for 10 minutes.",
+                "runbook_url": runbook_url(runbook_base, "VllmTimeToFirstTokenHigh"),
+            },
+        },
+        {
+            "alert": "VllmInterTokenLatencyHigh",
+            "expr": (
+                "swm:vllm_itl_seconds:p99_5m > on() group_left() "
+                f'(max(swm_slo_seconds{{slo="itl_p99"}}) or vector({objectives.itl_p99_s:g}))'
+            ),
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Inter-token latency p99 is {{ $value | humanizeDuration }} for {{ $labels.model_name }}",
+                "description": "Streaming has been slower than its SLO for 10 minutes.",
+                "runbook_url": runbook_url(runbook_base, "VllmInterTokenLatencyHigh"),
+            },
+        },
+    ]
+
+
 def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK_BASE_URL) -> dict[str, Any]:
     ratios: list[dict[str, Any]] = []
     compliance: list[dict[str, Any]] = []
@@ -209,6 +249,7 @@ def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK
             # 28 days of histogram buckets is a heavy range to read: every 5 minutes is enough for a budget.
             {"name": "swm-slo-compliance", "interval": "5m", "rules": compliance},
             {"name": "swm-slo-burn-rate-alerts", "interval": "1m", "rules": alerts},
+            {"name": "swm-slo-threshold-alerts", "rules": _threshold_alerts(objectives, runbook_base)},
         ]
     }
 

@@ -99,9 +99,19 @@ def test_idle_cpu_bench_completes(cache_home):
 @pytest.mark.own_server
 def test_stall_recovery_bench_completes(cache_home):
     report = run_bench(
-        "stall_recovery", "--rounds", "1", "--cost-rounds", "0", "--stall-timeout", "3", cache_home=cache_home
+        "stall_recovery",
+        "--rounds",
+        "1",
+        "--helper-rounds",
+        "1",
+        "--cost-rounds",
+        "0",
+        "--stall-timeout",
+        "3",
+        cache_home=cache_home,
     )
     assert report["freeze"]["freeze_to_healthy_again_s"]["n"] == 1
+    assert report["freeze"]["helper_freeze_to_healthy_again_s"]["exporter"]["n"] == 1
 
 
 @pytest.mark.vllm

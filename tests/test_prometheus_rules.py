@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from launcher import defaults
-from observability.slo_rules import LATENCY_SLIS, bucket_problem
+from observability.slo_rules import LATENCY_SLIS, Objectives, bucket_problem, render
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = REPO / "observability" / "prometheus"
@@ -108,7 +108,9 @@ def test_counters_are_queried_by_their_total_names():
         assert not re.search(rf"vllm:{counter}(?!_total)\b", text), counter
 
 
-def test_slo_fallbacks_in_the_rules_equal_the_launcher_defaults():
-    text = (PROMETHEUS_DIR / "rules" / "alerts.yml").read_text()
+def test_the_threshold_alerts_fall_back_to_the_launchers_defaults_and_its_settings():
+    text = (PROMETHEUS_DIR / "rules" / "slo.yml").read_text()
     assert f'slo="ttft_p95"}}) or vector({defaults.SLO_TTFT_P95_S:g}))' in text
     assert f'slo="itl_p99"}}) or vector({defaults.SLO_ITL_P99_S:g}))' in text
+    rendered = render(Objectives(ttft_p95_s=1.5, itl_p99_s=0.1))
+    assert "or vector(1.5))" in rendered and "or vector(0.1))" in rendered

@@ -176,6 +176,13 @@ OPTIONS: tuple[LauncherOption, ...] = (
         metavar="HOST",
     ),
     LauncherOption(
+        "--prometheus-retention-size",
+        "the most disk Prometheus' data may take (it keeps 30 days at most); units B, KB, MB, GB, TB",
+        parse.byte_size,
+        defaults.PROMETHEUS_RETENTION_SIZE,
+        "SIZE",
+    ),
+    LauncherOption(
         "--scrape-interval",
         "seconds between Prometheus scrapes (native stack)",
         parse.positive_seconds,

@@ -45,6 +45,7 @@ class Settings:
     exporter_web_config: Path | None
     prometheus_host: str
     prometheus_web_config: Path | None
+    prometheus_retention_size: str
     api_key_file: Path | None
     slo_ttft_threshold: float
     slo_ttft_target: float

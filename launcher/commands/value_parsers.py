@@ -84,6 +84,16 @@ def ratio(text: str) -> float:
     return value
 
 
+def byte_size(text: str) -> str:
+    """A size as Prometheus writes it (--storage.tsdb.retention.size): 512MB, 2GB ..."""
+    value = str(text).strip().upper()
+    number = value.rstrip("BKMGTPE")
+    unit = value[len(number) :]
+    if not number.isdigit() or int(number) <= 0 or unit not in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
+        raise ValueError(f"expected a size such as 512MB or 2GB, got {text!r}")
+    return f"{int(number)}{unit}"
+
+
 def http_url(text: str) -> str:
     parsed = urllib.parse.urlsplit(str(text).strip())
     if parsed.scheme not in ("http", "https") or not parsed.hostname:

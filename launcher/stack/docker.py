@@ -90,6 +90,7 @@ def compose_environment(settings: Settings, layout: StateLayout, grafana_passwor
             "SWM_RULES_DIR": str(rules_dir(layout)),
             "SWM_ALERTMANAGER_CONFIG": str(config_path(layout)),
             "SWM_PROMETHEUS_CONFIG": str(compose_prometheus_config(layout)),
+            "SWM_PROMETHEUS_RETENTION_SIZE": settings.prometheus_retention_size,
         }
     )
 

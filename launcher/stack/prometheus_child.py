@@ -77,6 +77,7 @@ def prometheus_child(settings: Settings, layout: StateLayout, binary: Path, acce
         f"--config.file={config}",
         f"--storage.tsdb.path={layout.root / 'prometheus-data'}",
         f"--storage.tsdb.retention.time={RETENTION}",
+        f"--storage.tsdb.retention.size={settings.prometheus_retention_size}",
         f"--web.listen-address={host_port(settings.prometheus_host, settings.prometheus_port)}",
     )
     if access.prometheus.web_config_file is not None:

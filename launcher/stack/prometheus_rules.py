@@ -28,6 +28,8 @@ def rules_dir(layout: StateLayout) -> Path:
 
 def objectives(settings: Settings) -> Objectives:
     return Objectives(
+        ttft_p95_s=settings.slo_ttft_p95,
+        itl_p99_s=settings.slo_itl_p99,
         ttft_threshold_s=settings.slo_ttft_threshold,
         ttft_target=settings.slo_ttft_target,
         itl_threshold_s=settings.slo_itl_threshold,

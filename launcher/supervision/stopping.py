@@ -48,6 +48,7 @@ class Stop:
         self._before_kill = before_kill
         self._phase = _Phase.TERMINATED
         self._killed_at = 0.0
+        self._kill_requested = False
         self.exit_code: int | None = None
         process.terminate()
 
@@ -62,6 +63,7 @@ class Stop:
     def kill_now(self) -> None:
         """Safe inside a signal handler: the group is SIGKILLed, advance() reaps it."""
         self.process.kill_group()
+        self._kill_requested = True
         self.deadline = 0.0
 
     def wake_at(self, now: float) -> float:
@@ -82,6 +84,8 @@ class Stop:
                 return False
             if early is not None:
                 log.info("%s: %s", self._name, early)
+            elif self._kill_requested:
+                log.info("%s killed at once, as asked", self._name)
             else:
                 log.warning("%s did not stop within its grace period; killing its process group", self._name)
             self._kill(now)

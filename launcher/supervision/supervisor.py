@@ -22,6 +22,7 @@ from types import FrameType
 from launcher.errors import EXIT_GAVE_UP, EXIT_OK
 from launcher.states import ChildStatus, State, SupervisorStatus
 from launcher.supervision.orphan_guard import OrphanGuard
+from launcher.supervision.repeated_warning import RepeatedWarning
 from launcher.supervision.sd_notify import SystemdNotifier
 from launcher.supervision.status_file import write_status
 from launcher.supervision.supervised_child import SupervisedChild
@@ -37,15 +38,14 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 class StatusWriter:
     """Writes the status file on its own thread, newest snapshot first: a slow or full disk never holds up
-    the loop, and a write that fails is said once, then counted (the supervisor logs the count)."""
+    the loop, and a write that fails is said once, then counted and summarised now and then."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._queue: queue.Queue[SupervisorStatus | None] = queue.Queue(maxsize=1)
         self._thread = threading.Thread(target=self._run, name="status-writer", daemon=True)
         self._thread.start()
-        self.failures = 0
-        self._failing = False
+        self._failing = RepeatedWarning(log, f"cannot write {path}")
 
     def submit(self, status: SupervisorStatus) -> None:
         try:
@@ -65,14 +65,9 @@ class StatusWriter:
         try:
             write_status(self._path, status)
         except OSError as error:
-            self.failures += 1
-            if not self._failing:
-                log.warning("cannot write %s: %s (repeats are counted, not logged)", self._path, error)
-            self._failing = True
+            self._failing.happened(error.strerror or error)
             return
-        if self._failing:
-            log.info("writing %s works again, after %d failed write(s)", self._path, self.failures)
-            self._failing = False
+        self._failing.recovered()
 
     def close(self, last: SupervisorStatus) -> None:
         self.submit(last)

@@ -12,12 +12,13 @@ from pathlib import Path
 import yaml
 
 from launcher import defaults
+from launcher.commands.options import OPTIONS
 from launcher.commands.settings import Settings
 from launcher.errors import UsageError
 from launcher.file_writes import write_private
 from launcher.state_layout import StateLayout
 from launcher.vllm_server.capabilities import VllmCapabilities
-from launcher.vllm_server.flags import translate_args, translate_config
+from launcher.vllm_server.flags import check_known_flags, translate_args, translate_config
 from launcher.vllm_server.target import VllmTarget, read_target, remove_option, scan_vllm_args
 from launcher.vllm_server.tiny_model import TINY_MODEL_NAME
 
@@ -145,6 +146,7 @@ def plan_vllm(
 ) -> VllmInvocation:
     args = translate_args(settings.vllm_args, capabilities)
     config = translate_config(settings.vllm_config or {}, capabilities)
+    check_known_flags(args, config, capabilities, tuple(option.flag for option in OPTIONS))
     base = os.environ if base_env is None else base_env
     args, config, api_key = _take_api_key(args, config, capabilities, settings, base)
     target = read_target(args, config, capabilities)

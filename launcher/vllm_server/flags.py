@@ -6,6 +6,7 @@ Rules apply to the command line and to the vLLM keys of --config alike.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -90,3 +91,52 @@ def translate_config(config: dict[str, Any], capabilities: VllmCapabilities) -> 
             continue
         result[key] = value
     return result
+
+
+def _unknown(flag: str, capabilities: VllmCapabilities) -> bool:
+    """Whether vLLM's own parser would refuse this option, by what `vllm serve --help=all` listed."""
+    if capabilities.accepts(flag):
+        return False
+    if flag.startswith("--") and capabilities.accepts(flag.replace("_", "-")):
+        return False  # vLLM's parser reads --max_model_len as --max-model-len
+    if "." in flag and capabilities.accepts(flag.split(".", 1)[0]):
+        return False  # --compilation-config.mode 3: a key inside a JSON option
+    if not flag.startswith("--") and any(flag.startswith(short) for short in capabilities.arity if len(short) == 2):
+        return False  # -q4: a short option with its value attached
+    if flag.startswith("-O") and not flag.startswith("--"):
+        return False  # -O3: vLLM's parser rewrites it before argparse sees it, so help does not list it
+    return True
+
+
+def _suggestion(flag: str, capabilities: VllmCapabilities, ours: tuple[str, ...]) -> str:
+    known = [option for option in capabilities.arity if option.startswith("--")] + list(ours)
+    close = difflib.get_close_matches(flag.replace("_", "-"), known, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def check_known_flags(
+    args: tuple[str, ...], config: dict[str, Any], capabilities: VllmCapabilities, ours: tuple[str, ...] = ()
+) -> None:
+    """Refuses, before anything starts, an option the installed vLLM would refuse seconds later; the
+    closest of vLLM's options and of the launcher's own (`ours`) are suggested, as argparse does. A vLLM
+    whose options could not be learned is left to judge for itself."""
+    if not capabilities.arity:
+        return
+    for token in args:
+        if token == "--":
+            break
+        flag = token.split("=", 1)[0]
+        if not flag.startswith("-") or flag == "-" or flag[1:2].isdigit():
+            continue  # a positional, or a value such as -1
+        if _unknown(flag, capabilities):
+            raise UsageError(
+                f"vllm serve {capabilities.version} has no option {flag}{_suggestion(flag, capabilities, ours)};"
+                " see `vllm serve --help=all`"
+            )
+    for key in config:
+        flag = "--" + str(key).replace("_", "-")
+        if _unknown(flag, capabilities):
+            raise UsageError(
+                f"config file: key '{key}' is not an option of vllm serve {capabilities.version}"
+                f"{_suggestion(flag, capabilities, ours)}"
+            )

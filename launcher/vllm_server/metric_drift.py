@@ -7,13 +7,12 @@ happens and not when somebody finds a panel empty.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from launcher.stack.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
+from observability.dashboards.metric_names import names_in
 
-_VLLM_NAME = re.compile(r"\bvllm:[a-z0-9_]+")
 _SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
 # Only with an optional feature on: speculative decoding, --kv-cache-metrics, LoRA adapters.
 OPTIONAL_FEATURE_PREFIXES = ("vllm:spec_decode_", "vllm:kv_block_", "vllm:lora_")
@@ -27,10 +26,12 @@ def watched_vllm_names(
     names: set[str] = set()
     for path in files:
         try:
-            names |= set(_VLLM_NAME.findall(path.read_text(encoding="utf-8", errors="replace")))
+            names |= names_in(path.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
-    return frozenset(name for name in names if not name.startswith(OPTIONAL_FEATURE_PREFIXES))
+    return frozenset(
+        name for name in names if name.startswith("vllm:") and not name.startswith(OPTIONAL_FEATURE_PREFIXES)
+    )
 
 
 def _exported(name: str, exported: frozenset[str]) -> bool:

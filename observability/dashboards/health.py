@@ -22,6 +22,21 @@ ROWS = (
         (
             Panel("State", q.CHILD_STATE, "table", width=8),
             Panel("Restarts (last hour)", q.CHILD_RESTARTS, width=16),
+            Panel(
+                "Seconds since the launcher updated its state",
+                q.SUPERVISOR_STATE_AGE,
+                unit="s",
+                thresholds=((60, "red"),),
+                description="Rewritten every 10 s; over a minute, alert SupervisorStateStale.",
+            ),
+            Panel(
+                "State dir's disk free",
+                q.STATE_DIR_DISK_FREE,
+                unit="percentunit",
+                min=0,
+                max=1,
+                description="Alert StateDirDiskFillingUp under 5 %, or under 25 % and filling within a day.",
+            ),
             Panel("Resident memory per process tree", q.CHILD_RSS, unit="bytes"),
             Panel("CPU per process tree", q.CHILD_CPU, unit="percentunit"),
         ),

@@ -209,6 +209,10 @@ EXPORTER_DURATION = (Query("swm_exporter_collector_duration_seconds", "{{collect
 EXPORTER_ERRORS = (Query("increase(swm_exporter_collector_errors_total[1h])", "{{collector}} {{instance}}"),)
 NVML_UP = (Query("swm_nvml_up", "{{hostname}}"),)
 SCRAPE_DURATION = (Query("scrape_duration_seconds", "{{job}} {{instance}}"),)
+SUPERVISOR_STATE_AGE = (Query("swm_supervisor_state_age_seconds", "{{instance}}"),)
+STATE_DIR_DISK_FREE = (
+    Query("swm_host_filesystem_free_bytes / swm_host_filesystem_size_bytes", "{{hostname}} {{path}}"),
+)
 NOTIFICATIONS_SENT = (
     Query(f"sum by (instance, integration) (rate(alertmanager_notifications_total[{RATE}]))", "{{integration}}"),
 )

@@ -1,7 +1,9 @@
 """Each pre-flight failure: one line, no traceback, the right exit code, and nothing started."""
 
+import os
 import socket
 import stat
+import subprocess
 
 import pytest
 
@@ -126,3 +128,48 @@ def test_invalid_alerting_values(tmp_path, cache_home, args, fragment):
     assert fragment in errors[0], errors
     assert "T0KEN" not in output  # a webhook URL may carry a token: never echoed
     assert_one_line_and_nothing_started(errors, output, launcher)
+
+
+@pytest.mark.parametrize(
+    ("flag", "fragment"),
+    [
+        (["--bogus-flag"], "has no option --bogus-flag; see `vllm serve --help=all`"),
+        (["--max-modle-len", "512"], "has no option --max-modle-len (did you mean --max-model-len"),
+        (["--stall-timeot", "9"], "(did you mean --stall-timeout"),
+    ],
+)
+def test_an_option_the_installed_vllm_lacks_is_refused_before_anything_starts(tmp_path, cache_home, flag, fragment):
+    code, errors, output, launcher = run(tmp_path, cache_home, ["--stack", "native", *flag])
+    assert code == EXIT_USAGE
+    assert fragment in errors[0], errors
+    assert_one_line_and_nothing_started(errors, output, launcher)
+    assert not (launcher.state_dir / "logs").exists() or not any((launcher.state_dir / "logs").iterdir())
+
+
+def test_a_state_dir_that_cannot_be_written_is_one_line(tmp_path, cache_home):
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], check=False
+        ).returncode
+        == 0
+    )
+    if not mounted:
+        read_only.chmod(0o555)  # enough for anyone but root
+    try:
+        launcher = LauncherProcess([], tmp_path, cache_home)
+        launcher.args[launcher.args.index("--state-dir") + 1] = str(read_only / "state")
+        code = launcher.run_to_exit(timeout=60)
+        output = launcher.output()
+        errors = [line for line in output.splitlines() if line.startswith("serve-with-monitoring: error:")]
+        assert code == EXIT_ENVIRONMENT
+        assert errors == [
+            f"serve-with-monitoring: error: cannot create state dir {read_only / 'state'}: "
+            f"{'Read-only file system' if mounted else 'Permission denied'}"
+        ]
+        assert "Traceback" not in output
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(read_only)], check=False)

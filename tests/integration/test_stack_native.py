@@ -20,7 +20,7 @@ import yaml
 
 from launcher.stack.prometheus_targets import write_target_file
 from observability.dashboards.__main__ import generate
-from tests.launcher_process import REPO_ROOT, free_port, http_get
+from tests.launcher_process import REPO_ROOT, alive, free_port, http_get
 from tests.prometheus_api import PrometheusApi
 
 pytestmark = pytest.mark.vllm
@@ -236,3 +236,30 @@ def test_a_killed_prometheus_is_restarted_and_vllm_is_untouched(shared_server, p
         raise AssertionError(f"Prometheus did not come back: {state}")
     assert shared_server.vllm_pid() == vllm_pid
     assert shared_server.vllm_state() == "healthy"
+
+
+def test_frozen_helpers_are_continued_and_restarted_in_seconds_not_after_the_grace_period(shared_server):
+    """SIGSTOP of the exporter and Prometheus: their checks fail, and their stop does not wait out the
+    30 s grace period for processes that cannot act on SIGTERM."""
+    before = {name: shared_server.child_state(name) for name in ("exporter", "prometheus")}
+    lines_before = len(shared_server.launcher_lines())
+    frozen_at = time.monotonic()
+    for state in before.values():
+        psutil.Process(state["pid"]).send_signal(signal.SIGSTOP)
+    healthy_again = {}
+    deadline = frozen_at + 120
+    while len(healthy_again) < len(before):
+        assert time.monotonic() < deadline, {name: shared_server.child_state(name) for name in before}
+        for name, old in before.items():
+            state = shared_server.child_state(name)
+            if name not in healthy_again and state["pid"] != old["pid"] and state["state"] == "healthy":
+                healthy_again[name] = time.monotonic() - frozen_at
+        time.sleep(0.25)
+    new_lines = shared_server.launcher_lines()[lines_before:]
+    for name in before:
+        assert not alive(before[name]["pid"]), name
+    assert sum("continued it so that it can act on SIGTERM" in line for line in new_lines) >= 2, new_lines
+    assert not any("did not stop within its grace period" in line for line in new_lines)
+    assert max(healthy_again.values()) < 30, healthy_again  # the grace period: the bound is the behaviour
+    assert shared_server.vllm_state() == "healthy"
+    print("freeze to healthy again:", {name: round(seconds, 1) for name, seconds in healthy_again.items()})

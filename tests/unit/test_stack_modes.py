@@ -197,3 +197,32 @@ def test_native_config_sets_the_interval_and_reads_the_rules_rendered_for_this_r
     assert [job["job_name"] for job in config["scrape_configs"]] == [
         job["job_name"] for job in shipped["scrape_configs"]
     ]
+
+
+def test_prometheus_beyond_loopback_needs_a_web_config_and_then_runs_behind_it(tmp_path):
+    from launcher.errors import UsageError
+    from launcher.stack.prometheus_child import native_config, prometheus_child
+    from launcher.stack.secured_endpoint import StackAccess, secure_endpoint
+    from tests.tls_files import bcrypt_hash, self_signed
+
+    with pytest.raises(UsageError, match=r"--prometheus-host 0\.0\.0\.0 binds Prometheus beyond loopback"):
+        plan_stack(settings_for(tmp_path, "--stack", "native", "--prometheus-host", "0.0.0.0"), StateLayout(tmp_path))
+    cert, key = self_signed(tmp_path)
+    web = tmp_path / "prometheus-web.yml"
+    web.write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\nbasic_auth_users:\n  ops: '{bcrypt_hash('pw')}'\n"
+    )
+    settings = settings_for(tmp_path, "--prometheus-host", "0.0.0.0", "--prometheus-web-config", str(web))
+    layout = StateLayout(settings.state_dir)
+    access = StackAccess(prometheus=secure_endpoint("prometheus", settings.prometheus_web_config, layout))
+    child = prometheus_child(settings, layout, Path("/usr/bin/prometheus"), access)
+    assert f"--web.listen-address=0.0.0.0:{settings.prometheus_port}" in child.command
+    assert any(arg.startswith("--web.config.file=") for arg in child.command)
+    assert "--web.enable-lifecycle" not in child.command
+    assert child.health_urls == (f"https://127.0.0.1:{settings.prometheus_port}/-/ready",)
+    assert child.health_authorization.startswith("Basic ")
+    job = next(
+        job for job in native_config(settings, layout, access)["scrape_configs"] if job["job_name"] == "prometheus"
+    )
+    assert job["scheme"] == "https" and job["basic_auth"]["username"] == "serve-with-monitoring"
+    assert stat.S_IMODE(Path(job["basic_auth"]["password_file"]).stat().st_mode) == 0o600

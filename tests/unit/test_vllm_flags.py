@@ -47,3 +47,26 @@ def test_config_keys_follow_the_same_rules(caps_0_32):
     }
     with pytest.raises(UsageError, match="disable_log_stats"):
         translate_config({"disable_log_stats": True}, caps_0_32)
+
+
+def test_an_option_vllm_does_not_have_is_refused_before_anything_starts_with_the_closest(caps_0_32):
+    from launcher.vllm_server.flags import check_known_flags
+
+    with pytest.raises(UsageError) as raised:
+        check_known_flags(("m", "--max-modle-len", "5"), {}, caps_0_32)
+    assert str(raised.value) == (
+        "vllm serve 0.32.0+cpu has no option --max-modle-len (did you mean --max-model-len, --model?); "
+        "see `vllm serve --help=all`"
+    )
+    with pytest.raises(UsageError, match="did you mean --stall-timeout"):
+        check_known_flags(("--stall-timeot", "3"), {}, caps_0_32, ours=("--stall-timeout",))
+    with pytest.raises(UsageError, match="config file: key 'max_modle_len' is not an option"):
+        check_known_flags(("m",), {"max_modle_len": 5}, caps_0_32)
+
+
+def test_what_vllms_own_parser_accepts_is_not_refused(caps_0_32):
+    from launcher.vllm_server.capabilities import VllmCapabilities
+    from launcher.vllm_server.flags import check_known_flags
+
+    check_known_flags(("m", "--max_model_len", "8", "--host=0.0.0.0", "-O3", "--port", "-1"), {}, caps_0_32)
+    check_known_flags(("--anything",), {}, VllmCapabilities(version="0.5", arity={}))  # options not learned
