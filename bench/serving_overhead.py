@@ -1,7 +1,7 @@
 """Serving overhead: `vllm bench serve` against bare `vllm serve` and against the same server under
 serve-with-monitoring with its exporter and Prometheus scraping every 5 s and every 1 s.
 
-    python -m bench.serving_overhead [--rounds 5] [--num-prompts 1000]
+    python -m bench.serving_overhead [--rounds 5] [--num-prompts 1000] [--warmup 20]
 
 Conditions alternate round by round (A B C D, B C D A, ...), each on a freshly started server. A second,
 independent bare series ("bare-again") is the A/A control: how far two runs of the same bare server
@@ -30,7 +30,7 @@ CONDITIONS = {BASELINE: None, CONTROL: None, "monitored-5s": 5.0, "monitored-1s"
 HELPERS = ("launcher", "exporter", "prometheus")
 
 
-def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
+def run_condition(name: str, model: Path, num_prompts: int, warmup: int) -> dict[str, float]:
     """The load's metrics, plus for the launcher each helper's CPU during the load, in % of one core."""
     interval = CONDITIONS[name]
     server = start_bare(model) if interval is None else start_launcher(model, scrape_interval=interval)
@@ -38,7 +38,8 @@ def run_condition(name: str, model: Path, num_prompts: int) -> dict[str, float]:
         server.wait_healthy()
         if server.prometheus_port:
             seconds_until_prometheus_has_every_target(server)
-        vllm_bench(server.base_url, model, num_prompts=min(20, num_prompts))  # warm-up, not measured
+        if warmup:
+            vllm_bench(server.base_url, model, num_prompts=warmup)  # not measured
         before, started = server.cpu_seconds_by_role(), time.monotonic()
         result = vllm_bench(server.base_url, model, num_prompts=num_prompts)
         after, elapsed = server.cpu_seconds_by_role(), time.monotonic() - started
@@ -88,17 +89,18 @@ def main() -> None:
     options.add_argument("--rounds", type=int, default=5)
     options.add_argument("--num-prompts", type=int, default=1000)
     options.add_argument("--conditions", default=",".join(CONDITIONS))
+    options.add_argument("--warmup", type=int, default=20, help="prompts sent before each measured load")
     args = options.parse_args()
     conditions = args.conditions.split(",")
     if not set(conditions) <= CONDITIONS.keys() or BASELINE not in conditions:
         options.error(f"--conditions must include {BASELINE} and name only {', '.join(CONDITIONS)}")
-    if args.rounds < 1 or args.num_prompts < 1:
-        options.error("--rounds and --num-prompts must be at least 1")
+    if args.rounds < 1 or args.num_prompts < 1 or args.warmup < 0:
+        options.error("--rounds and --num-prompts must be at least 1, --warmup at least 0")
     model = tiny_model_dir()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in conditions}
     for round_index in range(args.rounds):
         for name in rotated(conditions, round_index):
-            result = run_condition(name, model, args.num_prompts)
+            result = run_condition(name, model, args.num_prompts, args.warmup)
             runs[name].append(result)
             log_round(round=round_index, condition=name, **result)
     report = {"machine": machine(), "rounds": args.rounds, "num_prompts": args.num_prompts, "conditions": {}}

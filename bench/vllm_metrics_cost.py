@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.load import vllm_bench
-from bench.servers import start_bare, tiny_model_dir
+from bench.servers import complete_once, start_bare, tiny_model_dir
 from bench.stats import machine, percentile, summary
 
 
@@ -59,7 +59,8 @@ def main() -> None:
         base_url = server.base_url
     try:
         url = base_url + "/metrics"
-        vllm_bench(base_url, model, num_prompts=10)  # every histogram has samples before the idle scrape
+        for _ in range(3):  # every histogram has samples before the idle scrape
+            complete_once(base_url, max_tokens=8)
         idle = scrape(url, args.scrapes)
         done = threading.Event()
         loaded: tuple[list[float], list[int]] = ([], [])

@@ -40,13 +40,15 @@ def test_serving_overhead_bench_completes(cache_home):
         "--rounds",
         "1",
         "--conditions",
-        "bare,bare-again,monitored-5s",
+        "bare,monitored-5s",
         "--num-prompts",
         "10",
+        "--warmup",
+        "0",
         cache_home=cache_home,
     )
     monitored = report["conditions"]["monitored-5s"]
-    assert {"ratio_vs_bare", "ratio_per_round", "within_noise"} <= monitored.keys()
+    assert {"ratio_vs_bare", "ratio_per_round", "helper_cpu_pct_of_one_core"} <= monitored.keys()
 
 
 @pytest.mark.vllm
@@ -101,7 +103,7 @@ def test_stall_recovery_bench_completes(cache_home):
     report = run_bench(
         "stall_recovery",
         "--rounds",
-        "1",
+        "0",
         "--helper-rounds",
         "1",
         "--cost-rounds",
@@ -110,7 +112,6 @@ def test_stall_recovery_bench_completes(cache_home):
         "3",
         cache_home=cache_home,
     )
-    assert report["freeze"]["freeze_to_healthy_again_s"]["n"] == 1
     assert report["freeze"]["helper_freeze_to_healthy_again_s"]["exporter"]["n"] == 1
 
 

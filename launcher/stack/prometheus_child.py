@@ -30,6 +30,14 @@ def prometheus_duration(seconds: float) -> str:
     return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
 
 
+def parse_seconds(duration: str) -> float:
+    """The whole-unit durations this project writes ("30s", "800ms", "1m")."""
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if duration.endswith(suffix) and duration[: -len(suffix)].isdigit():
+            return int(duration[: -len(suffix)]) * scale
+    raise ValueError(f"unexpected Prometheus duration {duration!r}")
+
+
 def with_access(config: dict[str, Any], access: StackAccess) -> dict[str, Any]:
     """Scrape jobs for endpoints behind a web config get its scheme, TLS settings and basic auth."""
     for job in config["scrape_configs"]:
@@ -46,6 +54,10 @@ def native_config(settings: Settings, layout: StateLayout, access: StackAccess =
     config["global"]["scrape_interval"] = prometheus_duration(interval)
     config["global"]["evaluation_interval"] = prometheus_duration(interval)
     config["global"]["scrape_timeout"] = prometheus_duration(min(interval * 0.8, 10.0))
+    for job in config["scrape_configs"]:
+        if "scrape_interval" in job:  # a slower job (Prometheus itself) is never scraped faster than the rest
+            own = parse_seconds(job["scrape_interval"])
+            job["scrape_interval"] = prometheus_duration(max(own, interval))
     config["rule_files"] = [str(rules_dir(layout) / "*.yml")]
     for job in [*config["scrape_configs"], *config["alerting"]["alertmanagers"]]:
         for discovery in job.get("file_sd_configs", []):

@@ -30,7 +30,7 @@ from launcher.vllm_server.shared_memory import orphaned_since, shared_memory_of,
 log = logging.getLogger(__name__)
 
 ENGINE_PROCESS_PREFIX = "VLLM::EngineCore"
-_SHARED_MEMORY_LOOK_EVERY_S = 60.0
+_SHARED_MEMORY_LOOK_EVERY_S = 600.0  # a look reads every vLLM process' /proc maps: tens of ms
 
 
 def _fresh_private_dir(directory: Path) -> None:
@@ -181,7 +181,8 @@ class VllmChild:
     def probe(self, pid: int) -> Probe:
         now = time.monotonic()
         if now >= self._next_shared_memory_look:
-            # Its segments are made at start-up; a look now and then, and one just before a kill, suffice.
+            # Its segments are made at start-up: one look once it is healthy (below), one now and then,
+            # and one just before a kill suffice.
             self._next_shared_memory_look = now + _SHARED_MEMORY_LOOK_EVERY_S
             self._note_shared_memory(pid)
         with self._lock:
@@ -196,6 +197,7 @@ class VllmChild:
             if engines:
                 with self._lock:
                     self._engines[pid] = engines
+                self._note_shared_memory(pid)  # first healthy: the segments vLLM makes at start-up exist now
         return self._watch_progress()
 
     # -- progress, from vLLM's own /metrics ------------------------------------------------------

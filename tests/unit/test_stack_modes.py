@@ -177,6 +177,13 @@ def test_native_config_sets_the_interval_and_reads_the_rules_rendered_for_this_r
     config = native_config(settings, layout)
     assert config["global"]["scrape_interval"] == "1s"
     assert config["global"]["scrape_timeout"] == "800ms"  # Prometheus refuses "0.8s"
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert "scrape_interval" not in jobs["vllm"] and jobs["prometheus"]["scrape_interval"] == "30s"
+    slow = native_config(settings_for(tmp_path, "--scrape-interval", "60"), layout)
+    assert {job["job_name"]: job["scrape_interval"] for job in slow["scrape_configs"] if "scrape_interval" in job} == {
+        "prometheus": "60s",
+        "alertmanager": "60s",
+    }
     rules = settings.state_dir / "generated" / "prometheus" / "rules"
     assert config["rule_files"] == [str(rules / "*.yml")]
     assert config["alerting"]["alertmanagers"][0]["file_sd_configs"][0]["files"] == [
