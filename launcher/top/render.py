@@ -76,10 +76,13 @@ def render(snap: Snapshot, width: int) -> RenderableType:
     head.append("serve-with-monitoring top", style="bold")
     head.append(f"  {time.strftime('%H:%M:%S', time.localtime(snap.at))}  ")
     head.append(f"model {server.get('model') or '-'}", style="bold cyan")
-    head.append(f"  vLLM {server.get('vllm_version') or '-'}  ")
-    head.append_text(_state(server.get("state")))
-    head.append(f"  up {_duration(server.get('uptime_s'))}  restarts {server.get('restarts', '-')}")
-    parts.append(head)
+    status = Text(f"vLLM {server.get('vllm_version') or '-'}  ")
+    status.append_text(_state(server.get("state")))
+    status.append(f"  up {_duration(server.get('uptime_s'))}  restarts {server.get('restarts', '-')}")
+    if len(head.plain) + 2 + len(status.plain) < width:
+        parts.append(Text.assemble(head, "  ", status))
+    else:  # split where it reads well, rather than where the terminal happens to wrap
+        parts.extend([head, Text.assemble("server    ", status)])
     if server.get("reason"):
         parts.append(Text(f"last: {server['reason']}"[: width - 1], style="yellow"))
     for problem in snap.waiting_for:
