@@ -88,15 +88,20 @@ def render(snap: Snapshot, width: int) -> RenderableType:
     for problem in snap.waiting_for:
         parts.append(Text(f"waiting for: {problem}"[: width - 1], style="yellow"))
 
-    spark = max(8, (width - 62) // 3)
     history = traffic.get("history", {})
+    rates = [
+        (key, f"{label} {_number(traffic.get(key))} ")
+        for key, label in (
+            ("requests_per_s", "req/s"),
+            ("prompt_tokens_per_s", "prompt tok/s"),
+            ("generation_tokens_per_s", "gen tok/s"),
+        )
+    ]
+    # The sparklines get what the numbers leave of the line, so that it never wraps.
+    spark = max(3, (width - 1 - len("traffic   ") - sum(len(text) + 2 for _, text in rates)) // len(rates))
     line = Text("traffic   ")
-    for key, label in (
-        ("requests_per_s", "req/s"),
-        ("prompt_tokens_per_s", "prompt tok/s"),
-        ("generation_tokens_per_s", "gen tok/s"),
-    ):
-        line.append(f"{label} {_number(traffic.get(key))} ")
+    for key, text in rates:
+        line.append(text)
         line.append(sparkline(history.get(key, []), spark), style="cyan")
         line.append("  ")
     parts.append(line)
