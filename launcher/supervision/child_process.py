@@ -202,6 +202,9 @@ class ChildProcess:
         if process is None or self._terminated:
             return
         self._terminated = True
+        # Looked for before the signal: vLLM's API server force-kills its frozen engine within
+        # milliseconds of a SIGTERM, and a look afterwards would race that and miss what was frozen.
+        frozen = process_groups.stopped_pids(process.pid)
         try:
             if process.poll() is None:
                 process.send_signal(term_signal)
@@ -209,12 +212,11 @@ class ChildProcess:
                 os.killpg(process.pid, term_signal)  # the leader is gone; its stragglers get the same grace
         except (ProcessLookupError, PermissionError):
             pass
-        self._continue_stopped(process.pid)
+        self._continue_stopped(process.pid, frozen)
 
-    def _continue_stopped(self, pgid: int) -> None:
+    def _continue_stopped(self, pgid: int, frozen: list[int]) -> None:
         """A stopped process acts on SIGTERM only once continued: without this it would sit out the
         whole grace period and die by SIGKILL, its shutdown never run."""
-        frozen = process_groups.stopped_pids(pgid)
         if frozen and process_groups.signal_group(pgid, signal.SIGCONT):
             log.warning(
                 "%s: pid %s was stopped (SIGSTOP or a freezer); continued it so that it can act on SIGTERM",

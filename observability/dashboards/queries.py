@@ -213,11 +213,19 @@ SUPERVISOR_STATE_AGE = (Query("swm_supervisor_state_age_seconds", "{{instance}}"
 STATE_DIR_DISK_FREE = (
     Query("swm_host_filesystem_free_bytes / swm_host_filesystem_size_bytes", "{{hostname}} {{path}}"),
 )
+# Alertmanager is scraped every 30 s (observability/prometheus/prometheus.yml), so a window of 4 of the
+# datasource's 5 s intervals ($__rate_interval) would hold one sample and show nothing: 2 minutes here.
+SLOW_JOB_RATE = "2m"
 NOTIFICATIONS_SENT = (
-    Query(f"sum by (instance, integration) (rate(alertmanager_notifications_total[{RATE}]))", "{{integration}}"),
+    Query(
+        f"sum by (instance, integration) (rate(alertmanager_notifications_total[{SLOW_JOB_RATE}]))", "{{integration}}"
+    ),
 )
 NOTIFICATIONS_FAILED = (
-    Query(f"sum by (instance, integration) (rate(alertmanager_notifications_failed_total[{RATE}]))", "{{integration}}"),
+    Query(
+        f"sum by (instance, integration) (rate(alertmanager_notifications_failed_total[{SLOW_JOB_RATE}]))",
+        "{{integration}}",
+    ),
 )
 HOST_CPU = (Query("swm_host_cpu_utilization_ratio", "CPU {{hostname}}"),)
 HOST_MEMORY = (Query("1 - swm_host_memory_available_bytes / swm_host_memory_total_bytes", "memory {{hostname}}"),)
