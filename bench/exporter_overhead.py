@@ -22,10 +22,10 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-from prometheus_client.exposition import choose_encoder
 
 from bench.stats import log_round, machine, percentile, summary
 from observability.exporter.build import build_registry
+from observability.exporter.exposition import choose_encoder
 from tests.standins.standin_gpu_exporter import standin_with
 
 REPO = Path(__file__).resolve().parent.parent

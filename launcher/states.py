@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
+REWRITTEN_EVERY_S = 10.0  # the supervisor rewrites the file on every change, and at least this often
+STALE_AFTER_S = 3 * REWRITTEN_EVERY_S  # a reader calls the launcher gone when the file is older than this
 
 
 class State(enum.StrEnum):

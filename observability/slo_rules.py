@@ -249,7 +249,12 @@ def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK
             # 28 days of histogram buckets is a heavy range to read: every 5 minutes is enough for a budget.
             {"name": "swm-slo-compliance", "interval": "5m", "rules": compliance},
             {"name": "swm-slo-burn-rate-alerts", "interval": "1m", "rules": alerts},
-            {"name": "swm-slo-threshold-alerts", "rules": _threshold_alerts(objectives, runbook_base)},
+            # As the other alert groups (alerts.yml): each waits a `for:` of minutes.
+            {
+                "name": "swm-slo-threshold-alerts",
+                "interval": "30s",
+                "rules": _threshold_alerts(objectives, runbook_base),
+            },
         ]
     }
 

@@ -15,7 +15,6 @@ from launcher.stack.alertmanager_config import config_path, write_config
 from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.state_layout import StateLayout
-from launcher.supervision.child_spec import Timing
 
 
 def find_tool(*names: str) -> Path | None:
@@ -81,6 +80,5 @@ def alertmanager_child(settings: Settings, layout: StateLayout, binary: Path) ->
         health_urls=(alertmanager_url(settings) + "/-/ready",),
         log_path=layout.log_file("alertmanager"),
         environment=helper_environment(),
-        timing=Timing(startup_timeout_s=120.0, health_interval_s=10.0, health_failures=3),
         before_start=lambda: write_config(settings, layout),
     )

@@ -15,7 +15,6 @@ from launcher.stack.http_child import HttpChild
 from launcher.stack.prometheus_rules import rules_dir, write_rules
 from launcher.stack.secured_endpoint import OPEN, StackAccess
 from launcher.state_layout import StateLayout
-from launcher.supervision.child_spec import Timing
 
 RETENTION = "30d"  # the SLOs are computed over 28 days
 
@@ -101,7 +100,6 @@ def prometheus_child(settings: Settings, layout: StateLayout, binary: Path, acce
         health_urls=(prometheus_url(settings, access) + "/-/ready",),
         log_path=layout.log_file("prometheus"),
         environment=helper_environment(),
-        timing=Timing(startup_timeout_s=120.0, health_interval_s=10.0, health_failures=3),
         before_start=lambda: write_native_config(settings, layout, access),
         health_authorization=access.prometheus.authorization(),
     )

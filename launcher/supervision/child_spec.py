@@ -47,15 +47,17 @@ class ChildSpec(Protocol):
         """Runs on a worker thread: it may block up to its own timeout."""
 
     def quick_check(self, pid: int) -> Probe | None:
-        """Runs on the supervisor's loop every tick, so it must take microseconds: a failure seen without
-        waiting for the next probe (vLLM's engine process vanishing, say). None when all is well."""
+        """Runs on the supervisor's loop once a process from watched_pids() has exited, so it must take
+        microseconds: a failure seen without waiting for the next probe (vLLM's engine process
+        vanishing, say). None when all is well."""
 
     def forget_run(self) -> None:
         """Runs after every exit: drop what was learned about the last run."""
 
     def watched_pids(self, pid: int) -> Collection[int]:
         """Processes besides the main one whose exit the supervisor should wake for (vLLM's engines),
-        asked after every tick while the child runs; quick_check() then says what their exit means."""
+        asked each time the supervisor wakes while the child runs; quick_check() then says what their exit
+        means."""
 
     def done_waiting(self, pid: int, now: float) -> str | None:
         """Asked whenever the supervisor wakes while the child stops, so it must be cheap. A reason when

@@ -4,6 +4,10 @@ The states and their transitions are in launcher/states.py. Nothing here blocks 
 run on their own threads with a deadline, and every stop is a Stop (supervision/stopping.py) advanced
 each time the supervisor wakes. wake_at() says when this child next needs attention, wait_fds() what to
 sleep on (its main process's pidfd, and those of processes its spec watches).
+
+Probes run on a grid of their interval (multiples of it on the monotonic clock), so the children's probes
+fall on the same wakeups; a healthy answer from a healthy child does not wake the supervisor, and is
+collected when the next probe is due. Idle, the launcher wakes once per shortest interval.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import select
 import signal
 import time
 from concurrent.futures import Future
@@ -25,6 +30,7 @@ from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.probe_runner import ProbeRunner, run_with_deadline
 from launcher.supervision.restart_policy import Exit, RestartPolicy
 from launcher.supervision.stopping import Stop
+from launcher.supervision.wakeups import next_on_grid
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,7 @@ class SupervisedChild:
         self._stop: Stop | None = None
         self._after_stop: Exit | None = None  # what the stop under way ends; None for a requested stop
         self._watched: dict[int, int] = {}  # pid the spec watches -> its pidfd
+        self._watched_vanished = False  # one was gone before its pidfd could be opened
         self._started_monotonic = 0.0
         self.changed = True  # read and cleared by the supervisor
 
@@ -128,6 +135,7 @@ class SupervisedChild:
         self._stop = None
         self._next_probe_at = now + self.spec.timing.startup_probe_interval_s
         self._next_progress_at = now + defaults.PROGRESS_EVERY_S
+        self._watched_vanished = False
         self.reason = ""
         self._set_state(State.STARTING)
         self._started_monotonic = now
@@ -195,8 +203,8 @@ class SupervisedChild:
             return self._next_start_at
         if self.state not in _RUNNING:
             return float("inf")
-        if self._pending is not None:
-            due = self._probe_sent_at + _PROBE_DEADLINE_S
+        if self._pending is not None and now >= self._next_probe_at:
+            due = self._probe_sent_at + _PROBE_DEADLINE_S  # late: its end wakes the loop, or the deadline
         else:
             due = self._next_probe_at
         if self.state == State.STARTING:
@@ -213,7 +221,18 @@ class SupervisedChild:
             try:
                 self._watched[new] = os.pidfd_open(new)
             except OSError:
-                continue  # already gone: quick_check says so
+                self._watched_vanished = True  # already gone: quick_check says what that means
+
+    def _watched_exited(self) -> bool:
+        """Has a watched process exited since? One poll of their pidfds, no reads of /proc."""
+        if self._watched_vanished:
+            return True
+        if not self._watched:
+            return False
+        poller = select.poll()
+        for fd in self._watched.values():
+            poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
 
     # -- the tick --------------------------------------------------------------------------------
 
@@ -232,7 +251,7 @@ class SupervisedChild:
         if code is not None:
             self._on_exit(now, code)
             return
-        if self.state in (State.HEALTHY, State.UNHEALTHY):
+        if self.state in (State.HEALTHY, State.UNHEALTHY) and self._watched_exited():
             pid = self.process.pid
             quick = self.spec.quick_check(pid) if pid is not None else None
             if quick is not None and not quick.healthy:
@@ -245,9 +264,18 @@ class SupervisedChild:
             if self._pending is None and now >= self._next_probe_at:
                 pid = self.process.pid
                 assert pid is not None
-                self._pending = self._probes.submit(self.spec.probe, pid)
+                self._pending = self._probes.submit(self.spec.probe, pid, wake_if=self._worth_waking_for)
                 self._probe_sent_at = now
+                self._next_probe_at = next_on_grid(now, self._probe_interval())
         self._sync_watched()
+
+    def _probe_interval(self) -> float:
+        timing = self.spec.timing
+        return timing.startup_probe_interval_s if self.state == State.STARTING else timing.health_interval_s
+
+    def _worth_waking_for(self, probe: Probe) -> bool:
+        """On the probe's thread: anything but a healthy answer from a healthy child, or a late one."""
+        return not (probe.healthy and self.state == State.HEALTHY) or time.monotonic() >= self._next_probe_at
 
     def _check_startup_deadline(self, now: float) -> None:
         elapsed = now - self._started_monotonic
@@ -287,21 +315,19 @@ class SupervisedChild:
         if probe is None:
             return
         log.debug("%s probe: healthy=%s %s", self.spec.display_name, probe.healthy, probe.detail)
-        starting = self.state == State.STARTING
-        interval = self.spec.timing.startup_probe_interval_s if starting else self.spec.timing.health_interval_s
-        self._next_probe_at = now + interval
         if probe.healthy:
             self._misses = 0
             if self.state != State.HEALTHY:
                 self._became_healthy(now)
+                self._next_probe_at = next_on_grid(now, self.spec.timing.health_interval_s)
             return
-        if starting:
+        if self.state == State.STARTING:
             return  # not up yet; the start-up deadline decides
         self._misses += 1
         self.reason = probe.detail
         self._set_state(State.UNHEALTHY)
         # After a miss, probe again within a second: N misses in a row then take seconds, not minutes.
-        self._next_probe_at = now + min(interval, 1.0)
+        self._next_probe_at = now + min(self.spec.timing.health_interval_s, 1.0)
         if probe.immediate or self._misses >= self.spec.timing.health_failures:
             what = probe.detail if probe.immediate else f"{self._misses} failed health checks ({probe.detail})"
             self._fail_run(now, what, probe.cause, stalled=probe.stalled)

@@ -20,18 +20,17 @@ from pathlib import Path
 from types import FrameType
 
 from launcher.errors import EXIT_GAVE_UP, EXIT_OK
-from launcher.states import ChildStatus, State, SupervisorStatus
+from launcher.states import REWRITTEN_EVERY_S, ChildStatus, State, SupervisorStatus
 from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.repeated_warning import RepeatedWarning
 from launcher.supervision.sd_notify import SystemdNotifier
 from launcher.supervision.status_file import write_status
 from launcher.supervision.supervised_child import SupervisedChild
-from launcher.supervision.wakeups import Wakeups
+from launcher.supervision.wakeups import Wakeups, next_on_grid
 from launcher.supervision.zombie_reaper import reap_orphans
 
 log = logging.getLogger(__name__)
 
-PUBLISH_EVERY_S = 10.0  # the status file is rewritten on every change, and at least this often
 _GUARD_CHECK_EVERY_S = 5.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -194,7 +193,7 @@ class Supervisor:
             reap_orphans(self._own_pids())
         if self.guard is not None and now >= self._next_guard_check_at:
             self.guard.ensure_running(self._own_pgids())
-            self._next_guard_check_at = now + _GUARD_CHECK_EVERY_S
+            self._next_guard_check_at = next_on_grid(now, _GUARD_CHECK_EVERY_S)
 
     def _own_pgids(self) -> set[int]:
         return {child.process.pid for child in self.children if child.process and child.process.pid}
@@ -234,7 +233,7 @@ class Supervisor:
             for child in self.children:
                 child.changed = False
             self.publish()
-            self._next_publish_at = now + PUBLISH_EVERY_S
+            self._next_publish_at = next_on_grid(now, REWRITTEN_EVERY_S)
 
     def status_line(self) -> str:
         """systemd's STATUS=: each child's state, and why where it is not healthy."""

@@ -19,6 +19,12 @@ from collections.abc import Iterable
 _LONGEST_SLEEP_S = 60.0  # a bound, not a tick: every timer the supervisor has is shorter
 
 
+def next_on_grid(now: float, interval: float) -> float:
+    """The first multiple of `interval` after `now` on the monotonic clock. Periodic work scheduled this
+    way lines up: probes every 5 s and every 10 s, and the status file's rewrite, share one wakeup."""
+    return (math.floor(now / interval + 1e-9) + 1) * interval
+
+
 class Wakeups:
     def __init__(self) -> None:
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -17,9 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from launcher.errors import UsageError
 from launcher.state_layout import StateLayout
-from launcher.states import SupervisorStatus, read_status
+from launcher.states import STALE_AFTER_S, SupervisorStatus, read_status
 
-STALE_AFTER_S = 30.0  # the launcher rewrites its status at least every 10 s
 _TIMEOUT_S = 2.0
 _UNVERIFIED = ssl._create_unverified_context()  # noqa: S323 - our own exporter, on this host
 

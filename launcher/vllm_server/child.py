@@ -24,7 +24,7 @@ from launcher.vllm_server.command import VllmInvocation
 from launcher.vllm_server.lingering_front_end import FRONT_END_ONLY, LingeringFrontEnd
 from launcher.vllm_server.metric_drift import missing_names, watched_vllm_names
 from launcher.vllm_server.metrics_page import MetricsPage, parse_metrics_page
-from launcher.vllm_server.progress import ProgressWatch
+from launcher.vllm_server.progress import ProgressWatch, read_interval
 from launcher.vllm_server.shared_memory import orphaned_since, shared_memory_of, unlink_all
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class VllmChild:
         self._lingering: LingeringFrontEnd | None = None
         self._lingering_pid: int | None = None
         self._next_shared_memory_look = 0.0
+        self._progress_read_every = read_interval(stall_timeout_s, timing.health_interval_s)
+        self._next_progress_read = 0.0
         # vLLM checks the key on /v1 only today; sent anyway, so a vLLM that guards more still answers.
         key = invocation.target.api_key
         self._authorization = f"Bearer {key}" if key else None
@@ -112,6 +114,7 @@ class VllmChild:
     def prepare(self) -> None:
         self._run_started_at = time.time()
         self._next_shared_memory_look = 0.0
+        self._next_progress_read = 0.0
         # A stale multiproc dir or leftover sockets from a killed run break the next one.
         for directory in (self.invocation.scratch, self.invocation.ipc_dir, self.invocation.multiproc_dir):
             if directory is not None:
@@ -198,6 +201,11 @@ class VllmChild:
                 with self._lock:
                     self._engines[pid] = engines
                 self._note_shared_memory(pid)  # first healthy: the segments vLLM makes at start-up exist now
+        if now < self._next_progress_read:
+            return Probe(True)
+        # Half a probe interval early: probes run on a grid, and the probe at the grid point where the
+        # read falls due, a few milliseconds late, must take it rather than leave it to the next one.
+        self._next_progress_read = now + self._progress_read_every - self.timing.health_interval_s / 2
         return self._watch_progress()
 
     # -- progress, from vLLM's own /metrics ------------------------------------------------------

@@ -43,6 +43,19 @@ class ProgressSummary:
     asleep: bool
 
 
+READS_PER_STALL_TIMEOUT = 6
+LONGEST_READ_INTERVAL_S = 30.0
+
+
+def read_interval(stall_timeout_s: float, probe_interval_s: float) -> float:
+    """How often /metrics is worth reading: a few times per stall timeout, so a stall is seen within a
+    sixth of the timeout after it is due, but never more often than the probe runs. Each read costs the
+    launcher about a millisecond and vLLM's API server a page render."""
+    if stall_timeout_s <= 0:
+        return probe_interval_s
+    return max(probe_interval_s, min(stall_timeout_s / READS_PER_STALL_TIMEOUT, LONGEST_READ_INTERVAL_S))
+
+
 def clock_time(wall: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall))
 

@@ -11,33 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
 
 from observability.exporter.collector import Collector, counter, gauge
+from observability.exporter.rendering import Encoder, FamilyTexts, render
 
 log = logging.getLogger(__name__)
-
-Encoder = Callable[[object], bytes]
-EOF_MARKER = b"# EOF\n"
-
-
-class _Families:
-    """What prometheus_client's encoders expect: something with collect()."""
-
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self._families = list(families)
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
-
-
-def render(families: Iterable[Metric], encoder: Encoder) -> bytes:
-    """Families as exposition text, without OpenMetrics' closing '# EOF' (added once per scrape)."""
-    text = encoder(_Families(families))
-    return text[: -len(EOF_MARKER)] if text.endswith(EOF_MARKER) else text
 
 
 class Formats:
@@ -67,7 +49,7 @@ class Snapshot:
 
     def text(self, content_type: str, encoder: Encoder) -> bytes:
         if content_type not in self.rendered:
-            self.rendered[content_type] = render(self.families, encoder)
+            self.rendered[content_type] = render(self.families, encoder)  # first asked by a scrape
         return self.rendered[content_type]
 
 
@@ -81,6 +63,7 @@ class BackgroundCollection:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"collect-{collector.name}", daemon=True)
         self._logged_error: str | None = None
+        self._texts: dict[str, FamilyTexts] = {}  # per content type, on this collection's thread only
 
     def start(self) -> None:
         self._thread.start()
@@ -107,7 +90,8 @@ class BackgroundCollection:
         self._logged_error = None
         snapshot = Snapshot(families, time.time(), duration, self._snapshot.errors, True)
         for content_type, encoder in self._formats.wanted().items():
-            snapshot.text(content_type, encoder)
+            texts = self._texts.setdefault(content_type, FamilyTexts(encoder))
+            snapshot.rendered[content_type] = texts.render(families)
         with self._lock:
             self._snapshot = snapshot
 

@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 from prometheus_client.core import Metric
 
-from launcher.states import ChildStatus, State
+from launcher.states import STALE_AFTER_S, ChildStatus, State
 from observability.exporter.collector import counter, gauge
 from observability.exporter.vllm_tree import SupervisorView
 
-STALE_AFTER_S = 30.0  # the launcher rewrites its state every 2 s
 STATES = tuple(state.value for state in State)
 
 
