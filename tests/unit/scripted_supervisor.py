@@ -27,7 +27,7 @@ TIMING = Timing(startup_timeout_s=10, health_interval_s=0.2, health_failures=2, 
 
 def main() -> int:
     directory = Path(sys.argv[1])
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(created).4f %(message)s")
     wakeups = Wakeups()
     supervisor = Supervisor(directory / "supervisor.json", GRACE_S, guard=OrphanGuard(), wakeups=wakeups)
     supervisor.install_signal_handlers()
