@@ -26,7 +26,15 @@ from launcher import defaults
 
 SLO_RULES = Path(__file__).resolve().parent / "prometheus" / "rules" / "slo.yml"
 COMPLIANCE_WINDOW = "28d"
-WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# Every minute, the first rules record each SLI's 5-minute rates of bad events and of all events. The 30m and
+# 1h windows are read from vLLM's counters: exact for the fast pages, and cheap. Longer windows and the 28-day
+# compliance add up the recorded rates. At a 5 s scrape, 3 days of raw samples are 51,840 points per counter,
+# read every minute, and 28 days 483,840: Prometheus' cost would grow with its data for four weeks (bench/
+# slo_rule_cost.py). Summed, they are 4,320 and 40,320 points.
+RAW_WINDOWS = ("30m", "1h")
+SUMMED_WINDOWS = ("2h", "6h", "1d", "3d")
+BAD_EVENTS_5M = "swm:slo_bad_events:rate5m"
+TOTAL_EVENTS_5M = "swm:slo_total_events:rate5m"
 
 
 @dataclass(frozen=True)
@@ -99,16 +107,31 @@ def _le(threshold: float) -> str:
     return repr(float(threshold))
 
 
-def _error_ratio(sli: str, objectives: Objectives, window: str) -> str:
+def _total_events(sli: str, window: str) -> str:
     if sli == "availability":
-        bad = f'sum by (model_name) (rate(vllm:request_success_total{{finished_reason=~"error|abort"}}[{window}]))'
-        total = f"sum by (model_name) (rate(vllm:request_success_total[{window}]))"
-        return f"{bad}\n  /\n{total}"
+        return f"sum by (model_name) (rate(vllm:request_success_total[{window}]))"
+    return f"sum by (model_name) (rate({LATENCY_SLIS[sli].metric}_count[{window}]))"
+
+
+def _bad_events(sli: str, objectives: Objectives, window: str) -> str:
+    if sli == "availability":
+        return f'sum by (model_name) (rate(vllm:request_success_total{{finished_reason=~"error|abort"}}[{window}]))'
     spec = LATENCY_SLIS[sli]
     threshold = objectives.ttft_threshold_s if sli == "ttft" else objectives.itl_threshold_s
-    total = f"sum by (model_name) (rate({spec.metric}_count[{window}]))"
     good = f'sum by (model_name) (rate({spec.metric}_bucket{{le="{_le(threshold)}"}}[{window}]))'
-    return f"({total} - {good})\n  /\n{total}"
+    return f"({_total_events(sli, window)} - {good})"
+
+
+def _error_ratio(sli: str, objectives: Objectives, window: str) -> str:
+    """From vLLM's counters: exact, and cheap over short windows."""
+    return f"{_bad_events(sli, objectives, window)}\n  /\n{_total_events(sli, window)}"
+
+
+def _summed_error_ratio(sli: str, window: str) -> str:
+    """From the 5-minute rates recorded every minute: the same ratio of sums over a long window (each minute
+    weighs in by its traffic), reading one point a minute instead of every raw sample of every counter."""
+    selector = f'{{slo="{sli}"}}[{window}]'
+    return f"sum_over_time({BAD_EVENTS_5M}{selector})\n  /\nsum_over_time({TOTAL_EVENTS_5M}{selector})"
 
 
 def _target(sli: str, objectives: Objectives) -> float:
@@ -211,19 +234,39 @@ def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK
     for sli in ("ttft", "itl", "availability"):
         labels = {"slo": sli}
         target = _target(sli, objectives)
+        # In a group, rules run in order: the sums below read this evaluation's 5-minute rates.
+        ratios += [
+            {"record": BAD_EVENTS_5M, "expr": _bad_events(sli, objectives, "5m"), "labels": labels},
+            {"record": TOTAL_EVENTS_5M, "expr": _total_events(sli, "5m"), "labels": labels},
+        ]
+        ratios.append(
+            {
+                "record": "swm:slo_error_ratio:rate5m",
+                "expr": f'{BAD_EVENTS_5M}{{slo="{sli}"}}\n  /\n{TOTAL_EVENTS_5M}{{slo="{sli}"}}',
+                "labels": labels,
+            }
+        )
         ratios += [
             {
                 "record": f"swm:slo_error_ratio:rate{window}",
                 "expr": _error_ratio(sli, objectives, window),
                 "labels": labels,
             }
-            for window in WINDOWS
+            for window in RAW_WINDOWS
+        ]
+        ratios += [
+            {
+                "record": f"swm:slo_error_ratio:rate{window}",
+                "expr": _summed_error_ratio(sli, window),
+                "labels": labels,
+            }
+            for window in SUMMED_WINDOWS
         ]
         compliance += [
             {"record": "swm:slo_objective:ratio", "expr": f"vector({target:g})", "labels": labels},
             {
                 "record": f"swm:slo_error_ratio:rate{COMPLIANCE_WINDOW}",
-                "expr": _error_ratio(sli, objectives, COMPLIANCE_WINDOW),
+                "expr": _summed_error_ratio(sli, COMPLIANCE_WINDOW),
                 "labels": labels,
             },
             {
@@ -246,7 +289,7 @@ def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK
     return {
         "groups": [
             {"name": "swm-slo-error-ratios", "interval": "1m", "rules": ratios},
-            # 28 days of histogram buckets is a heavy range to read: every 5 minutes is enough for a budget.
+            # A 28-day budget moves slowly: every 5 minutes is enough.
             {"name": "swm-slo-compliance", "interval": "5m", "rules": compliance},
             {"name": "swm-slo-burn-rate-alerts", "interval": "1m", "rules": alerts},
             # As the other alert groups (alerts.yml): each waits a `for:` of minutes.

@@ -27,6 +27,23 @@ def run_bench(module: str, *args: str, cache_home: Path | None = None, timeout: 
     return json.loads(result.stdout)
 
 
+def test_slo_rule_cost_bench_completes():
+    report = run_bench(
+        "slo_rule_cost",
+        "--days",
+        "0.1",
+        "--rounds",
+        "1",
+        "--evaluations",
+        "1",
+        "--every",
+        "3s",
+        "--baseline-ref",
+        "HEAD",
+    )
+    assert report["shipped_vs_baseline"] is not None
+
+
 def test_exporter_overhead_bench_completes():
     report = run_bench("exporter_overhead", "--scrapes", "5", "--collections", "2", "--gpus", "1,2")
     assert [row["gpus"] for row in report["rows"]] == [1, 2]
