@@ -1,6 +1,7 @@
 """SIGTERM or SIGINT at random moments, once or twice, to a real Supervisor with scripted children (not
 vLLM: these take milliseconds): during start, with a probe in flight, in backoff, while a child stops.
-Every case ends within grace + 2 s with no process left, and the stop reaches every child at once.
+Every case ends within grace + 2 s with no process left, and the launcher has signalled every child within
+100 ms of the stop request.
 bench/stop_at_random.py does the same over real vLLM."""
 
 import json
