@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.servers import free_port
 from bench.stats import log_round, machine, rotated, summary
@@ -32,6 +33,8 @@ from observability.slo_rules import SLO_RULES
 REPO = Path(__file__).resolve().parent.parent
 GROUPS = ("swm-slo-error-ratios", "swm-slo-compliance")  # the ones that read long windows
 SCRAPE_S = 5
+LAST_DURATION = "prometheus_rule_group_last_duration_seconds"
+LAST_EVALUATION = "prometheus_rule_group_last_evaluation_timestamp_seconds"
 RAW = 'instance="127.0.0.1:8000",job="vllm",engine="0",model_name="m"'
 RECORDED = (("ttft", 0.01, 1.0), ("itl", 0.6, 100.0), ("availability", 0.001, 1.0))  # slo, bad/s, total/s
 
@@ -70,23 +73,15 @@ def long_window_groups(rules_text: str, every: str) -> tuple[list[dict], dict[st
 
 
 def _group_readings(metrics_text: str) -> dict[str, tuple[float, float]]:
-    """group -> (last evaluation's Unix time, its duration in seconds)."""
+    """group -> (last evaluation's Unix time, its duration in seconds), from Prometheus' own /metrics."""
     found: dict[str, dict[str, float]] = {}
-    for line in metrics_text.splitlines():
-        for metric in (
-            "prometheus_rule_group_last_duration_seconds",
-            "prometheus_rule_group_last_evaluation_timestamp_seconds",
-        ):
-            if line.startswith(metric + "{"):
-                labels, value = line.rsplit(" ", 1)
-                group = labels.split('rule_group="', 1)[1].split('"', 1)[0].rsplit(";", 1)[-1]
-                found.setdefault(group, {})[metric] = float(value)
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name in (LAST_DURATION, LAST_EVALUATION):
+            for sample in family.samples:
+                group = sample.labels["rule_group"].rsplit(";", 1)[-1]
+                found.setdefault(group, {})[family.name] = sample.value
     return {
-        group: (
-            values.get("prometheus_rule_group_last_evaluation_timestamp_seconds", 0.0),
-            values.get("prometheus_rule_group_last_duration_seconds", 0.0),
-        )
-        for group, values in found.items()
+        group: (values.get(LAST_EVALUATION, 0.0), values.get(LAST_DURATION, 0.0)) for group, values in found.items()
     }
 
 
