@@ -20,14 +20,8 @@ STALE_AFTER_S = 3 * REWRITTEN_EVERY_S  # a reader calls the launcher gone when t
 
 
 class State(enum.StrEnum):
-    """A supervised child's state. Transitions (launcher/supervision/supervised_child.py):
-
-    STOPPED --start--> STARTING --probe ok--> HEALTHY --probe fails--> UNHEALTHY --probe ok--> HEALTHY
-    STARTING | HEALTHY | UNHEALTHY --exit, failed checks, lost engine, start-up timeout--> STOPPING
-    HEALTHY --no progress with work pending--> STALLED (being stopped)
-    STOPPING | STALLED --group gone--> BACKOFF --backoff over--> STARTING, or FAILED (gave up)
-    any --stop requested--> STOPPING --> STOPPED
-    """
+    """A supervised child's state. The states it may go to from each are the table TRANSITIONS below;
+    launcher/supervision/supervised_child.py checks every change against it."""
 
     STARTING = "starting"
     HEALTHY = "healthy"
@@ -37,6 +31,32 @@ class State(enum.StrEnum):
     BACKOFF = "backoff"
     STOPPED = "stopped"
     FAILED = "failed"
+
+
+# Each state -> the states a child may go to from it, and what causes each row's changes. Staying in a
+# state is not a transition. supervised_child.py logs any other change as a bug (tests fail on it).
+TRANSITIONS: dict[State, frozenset[State]] = {
+    # first start(); or it could not be started at all (OSError): retry after a backoff, or give up
+    State.STOPPED: frozenset({State.STARTING, State.BACKOFF, State.FAILED}),
+    # a healthy probe; or it exited, missed its start-up deadline, or a stop was requested
+    State.STARTING: frozenset({State.HEALTHY, State.STOPPING}),
+    # a failed probe; or it exited, a watched engine died, or a stop was requested
+    State.HEALTHY: frozenset({State.UNHEALTHY, State.STOPPING}),
+    # a healthy probe; a stall verdict; or too many failed probes, exit, a dead engine, a requested stop
+    State.UNHEALTHY: frozenset({State.HEALTHY, State.STALLED, State.STOPPING}),
+    # its group is gone: restart after a backoff, or give up; STOPPED if a stop was requested meanwhile
+    State.STALLED: frozenset({State.BACKOFF, State.FAILED, State.STOPPED}),
+    # its group is gone: restart after a backoff, or give up; STOPPED if the stop was a requested one
+    State.STOPPING: frozenset({State.BACKOFF, State.FAILED, State.STOPPED}),
+    # backoff over; or the restart could not be started and the policy gave up; or a stop was requested
+    State.BACKOFF: frozenset({State.STARTING, State.FAILED, State.STOPPED}),
+    # final: the launcher exits (or, for a helper, leaves it failed); a requested stop leaves it FAILED
+    State.FAILED: frozenset(),
+}
+
+
+def transition_allowed(old: State, new: State) -> bool:
+    return old == new or new in TRANSITIONS[old]
 
 
 @dataclass(frozen=True)

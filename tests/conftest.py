@@ -1,3 +1,4 @@
+import logging
 import os
 from pathlib import Path
 
@@ -26,6 +27,35 @@ def pytest_collection_modifyitems(config, items):
         return 2
 
     items.sort(key=rank)
+
+
+ILLEGAL_TRANSITION = "illegal state transition"
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if ILLEGAL_TRANSITION in record.getMessage():
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def illegal_transitions():
+    """Fails any test during which a child took an illegal state transition (launcher/states.py): the
+    supervisor only logs those, so that a production launcher keeps supervising. A test that provokes one
+    on purpose requests this fixture and clears the list once it has checked it."""
+    collector = _Collector()
+    logger = logging.getLogger("launcher.supervision.supervised_child")
+    logger.addHandler(collector)
+    try:
+        yield collector.records
+    finally:
+        logger.removeHandler(collector)
+    if collector.records:
+        pytest.fail("\n".join(record.getMessage() for record in collector.records), pytrace=False)
 
 
 @pytest.fixture(scope="session")

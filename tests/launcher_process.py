@@ -184,6 +184,11 @@ class LauncherProcess:
         self.process.send_signal(signum)
 
     def stop(self, timeout: float = 60.0) -> int:
+        code = self._end(timeout)
+        self.assert_no_illegal_transitions()
+        return code
+
+    def _end(self, timeout: float) -> int:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
         self.process.send_signal(signal.SIGTERM)
@@ -194,3 +199,8 @@ class LauncherProcess:
                 child.kill()
             self.process.kill()
             return self.process.wait()
+
+    def assert_no_illegal_transitions(self) -> None:
+        """The launcher only logs an illegal state transition (launcher/states.py), so the tests must look."""
+        illegal = [line for line in self.output().splitlines() if "illegal state transition" in line]
+        assert not illegal, "\n".join(illegal)

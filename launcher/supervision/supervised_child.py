@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from launcher import defaults
 from launcher.errors import ARGPARSE_EXIT, EXIT_GAVE_UP
-from launcher.states import State
+from launcher.states import State, transition_allowed
 from launcher.supervision.child_process import ChildProcess
 from launcher.supervision.child_spec import ChildSpec, Probe
 from launcher.supervision.orphan_guard import OrphanGuard
@@ -104,9 +104,20 @@ class SupervisedChild:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def _set_state(self, state: State) -> None:
-        if state != self.state:
-            self.state = state
-            self.changed = True
+        if state == self.state:
+            return
+        if not transition_allowed(self.state, state):
+            # Taken all the same: the state follows what the process did, and refusing it would leave the
+            # launcher supervising a child it misdescribes. Loud, so that tests fail and users report it.
+            log.error(
+                "illegal state transition %s -> %s for %s: a bug in the launcher; taking it to keep supervising",
+                self.state.name,
+                state.name,
+                self.spec.display_name,
+                stack_info=True,
+            )
+        self.state = state
+        self.changed = True
 
     def start(self, now: float) -> None:
         self.process = ChildProcess(
