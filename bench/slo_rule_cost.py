@@ -28,7 +28,7 @@ from bench.servers import free_port
 from bench.stats import log_round, machine, rotated, summary
 from launcher.stack.plan import find_prometheus
 from launcher.stack.prometheus_child import parse_seconds
-from observability.slo_rules import SLO_RULES
+from observability.files import SLO_RULES
 
 REPO = Path(__file__).resolve().parent.parent
 GROUPS = ("swm-slo-error-ratios", "swm-slo-compliance")  # the ones that read long windows

@@ -1,6 +1,9 @@
-"""The one list of ports and defaults. Everything else imports from here."""
+"""The one list of ports and defaults. Everything else imports from here; the SLOs are re-exported from
+observability/, their home."""
 
 from __future__ import annotations
+
+from observability import runbooks, slo_objectives
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,18 +36,9 @@ SCRAPE_INTERVAL_S = 5.0
 # time (30 days, for the SLOs' 28-day windows). One host's series take some tens of MB a day.
 PROMETHEUS_RETENTION_SIZE = "2GB"
 COLLECT_INTERVAL_S = 5.0  # no longer than the scrape interval, so a scrape never sees stale data
-# Alert thresholds, published by the exporter as swm_slo_seconds{slo=...}; common production choices.
-SLO_TTFT_P95_S = 3.0
-SLO_ITL_P99_S = 0.25
-# SLOs for the error-budget (burn-rate) alerts, computed over 28 days. Thresholds must be bucket bounds of
-# vLLM's histograms (observability/slo_rules.py): 0.25 s is none for inter-token latency, 0.3 s is.
-SLO_TTFT_THRESHOLD_S = 2.5
-SLO_TTFT_TARGET = 0.99
-SLO_ITL_THRESHOLD_S = 0.3
-SLO_ITL_TARGET = 0.99
-SLO_AVAILABILITY_TARGET = 0.999
-# Where docs/runbooks.md is published; every alert's runbook_url is this plus "#alertname".
-RUNBOOK_BASE_URL = "https://github.com/serve-with-monitoring/serve-with-monitoring/blob/main/docs/runbooks.md"
+# The SLOs and the runbooks' home are observability's, which the rules and dashboards read them from.
+OBJECTIVES = slo_objectives.DEFAULT_OBJECTIVES
+RUNBOOK_BASE_URL = runbooks.RUNBOOK_BASE_URL
 
 # Probes and scrapes hit these every few seconds; vLLM's access log need not record each one.
 QUIET_ENDPOINTS = "/health,/metrics"

@@ -10,7 +10,6 @@ import stat
 from pathlib import Path
 
 from launcher.errors import PreflightError, UsageError
-from launcher.vllm_server.target import VllmTarget
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +48,6 @@ def check_port_free(host: str, port: int, what: str) -> None:
             if error.errno == errno.EACCES:
                 raise PreflightError(f"{what}: not allowed to listen on port {port} (below 1024 needs root)") from None
             raise PreflightError(f"{what}: cannot listen on {host}:{port}: {error.strerror}") from None
-
-
-def check_target(target: VllmTarget) -> None:
-    if target.uds:
-        raise UsageError("--uds is not supported: Prometheus cannot scrape vLLM's /metrics over a unix socket")
-    check_port_free(target.host, target.port, "vLLM (--port)")
 
 
 def check_state_dir(path: Path) -> None:

@@ -17,15 +17,14 @@ import argparse
 import bisect
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from launcher import defaults
+from observability.files import SLO_RULES
+from observability.runbooks import RUNBOOK_BASE_URL, runbook_url
+from observability.slo_objectives import COMPLIANCE_WINDOW, DEFAULT_OBJECTIVES, Objective, Objectives
 
-SLO_RULES = Path(__file__).resolve().parent / "prometheus" / "rules" / "slo.yml"
-COMPLIANCE_WINDOW = "28d"
 # Every minute, the first rules record each SLI's 5-minute rates of bad events and of all events. The 30m and
 # 1h windows are read from vLLM's counters: exact for the fast pages, and cheap. Longer windows and the 28-day
 # compliance add up the recorded rates. At a 5 s scrape, 3 days of raw samples are 51,840 points per counter,
@@ -78,20 +77,12 @@ LATENCY_SLIS = {
 }
 
 
-@dataclass(frozen=True)
-class Objectives:
-    ttft_p95_s: float = defaults.SLO_TTFT_P95_S  # the p95/p99 threshold alerts
-    itl_p99_s: float = defaults.SLO_ITL_P99_S
-    ttft_threshold_s: float = defaults.SLO_TTFT_THRESHOLD_S
-    ttft_target: float = defaults.SLO_TTFT_TARGET
-    itl_threshold_s: float = defaults.SLO_ITL_THRESHOLD_S
-    itl_target: float = defaults.SLO_ITL_TARGET
-    availability_target: float = defaults.SLO_AVAILABILITY_TARGET
-
-
-def bucket_problem(sli: str, threshold: float) -> str | None:
-    """Why `threshold` cannot be used for a latency SLI, naming the nearest bounds; None when it can."""
-    spec = LATENCY_SLIS[sli]
+def bucket_problem(objective: Objective) -> str | None:
+    """Why the objective's threshold cannot be used for its latency SLI, naming the nearest bounds; None when
+    it can (or the SLI has no threshold)."""
+    if objective.sli not in LATENCY_SLIS or objective.threshold_s is None:
+        return None
+    spec, threshold = LATENCY_SLIS[objective.sli], objective.threshold_s
     if any(abs(bound - threshold) < 1e-9 for bound in spec.buckets):
         return None
     index = bisect.bisect_left(spec.buckets, threshold)
@@ -117,7 +108,8 @@ def _bad_events(sli: str, objectives: Objectives, window: str) -> str:
     if sli == "availability":
         return f'sum by (model_name) (rate(vllm:request_success_total{{finished_reason=~"error|abort"}}[{window}]))'
     spec = LATENCY_SLIS[sli]
-    threshold = objectives.ttft_threshold_s if sli == "ttft" else objectives.itl_threshold_s
+    threshold = objectives.of(sli).threshold_s
+    assert threshold is not None
     good = f'sum by (model_name) (rate({spec.metric}_bucket{{le="{_le(threshold)}"}}[{window}]))'
     return f"({_total_events(sli, window)} - {good})"
 
@@ -134,14 +126,6 @@ def _summed_error_ratio(sli: str, window: str) -> str:
     return f"sum_over_time({BAD_EVENTS_5M}{selector})\n  /\nsum_over_time({TOTAL_EVENTS_5M}{selector})"
 
 
-def _target(sli: str, objectives: Objectives) -> float:
-    return {
-        "ttft": objectives.ttft_target,
-        "itl": objectives.itl_target,
-        "availability": objectives.availability_target,
-    }[sli]
-
-
 ALERT_NAMES = {
     "ttft": "VllmSloTtftBudgetBurn",
     "itl": "VllmSloItlBudgetBurn",
@@ -154,12 +138,8 @@ _WHAT = {
 }
 
 
-def runbook_url(base: str, alert: str) -> str:
-    return f"{base}#{alert.lower()}"
-
-
 def _alert(sli: str, objectives: Objectives, burn: BurnAlert, runbook_base: str) -> dict[str, Any]:
-    budget = 1 - _target(sli, objectives)
+    budget = 1 - objectives.of(sli).target
     limit = f"{burn.burn_rate:g} * {budget:.6g}"
     long_rule = f'swm:slo_error_ratio:rate{burn.long_window}{{slo="{sli}"}}'
     short_rule = f'swm:slo_error_ratio:rate{burn.short_window}{{slo="{sli}"}}'
@@ -181,7 +161,7 @@ def _alert(sli: str, objectives: Objectives, burn: BurnAlert, runbook_base: str)
             "description": (
                 f"Over the last {burn.long_window} and {burn.short_window}, "
                 f"{{{{ $value | humanizePercentage }}}} of {'tokens' if sli == 'itl' else 'requests'} missed the "
-                f"{sli} objective ({_target(sli, objectives):g} over {COMPLIANCE_WINDOW}): at this rate the "
+                f"{sli} objective ({objectives.of(sli).target:g} over {COMPLIANCE_WINDOW}): at this rate the "
                 f"{COMPLIANCE_WINDOW} budget lasts {28 / burn.burn_rate:.3g} days."
             ),
             "runbook_url": runbook_url(runbook_base, name),
@@ -189,51 +169,49 @@ def _alert(sli: str, objectives: Objectives, burn: BurnAlert, runbook_base: str)
     }
 
 
-def _threshold_alerts(objectives: Objectives, runbook_base: str) -> list[dict[str, Any]]:
-    """p95/p99 over a threshold right now, for 10 minutes. The threshold comes from the exporter
-    (swm_slo_seconds, the launcher's --slo-ttft-p95 and --slo-itl-p99), and from here where no exporter
-    publishes one."""
-    return [
-        {
-            "alert": "VllmTimeToFirstTokenHigh",
-            "expr": (
-                "swm:vllm_ttft_seconds:p95_5m > on() group_left() "
-                f'(max(swm_slo_seconds{{slo="ttft_p95"}}) or vector({objectives.ttft_p95_s:g}))'
-            ),
-            "for": "10m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": (
-                    "TTFT p95 is {{ $value | humanizeDuration }} for {{ $labels.model_name }} on {{ $labels.instance }}"
-                ),
-                "description": "Time to first token has been over its SLO for 10 minutes.",
-                "runbook_url": runbook_url(runbook_base, "VllmTimeToFirstTokenHigh"),
-            },
-        },
-        {
-            "alert": "VllmInterTokenLatencyHigh",
-            "expr": (
-                "swm:vllm_itl_seconds:p99_5m > on() group_left() "
-                f'(max(swm_slo_seconds{{slo="itl_p99"}}) or vector({objectives.itl_p99_s:g}))'
-            ),
-            "for": "10m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "Inter-token latency p99 is {{ $value | humanizeDuration }} for {{ $labels.model_name }}",
-                "description": "Streaming has been slower than its SLO for 10 minutes.",
-                "runbook_url": runbook_url(runbook_base, "VllmInterTokenLatencyHigh"),
-            },
-        },
-    ]
+LATENCY_ALERTS = {"ttft": "VllmTimeToFirstTokenHigh", "itl": "VllmInterTokenLatencyHigh"}
 
 
-def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK_BASE_URL) -> dict[str, Any]:
+def _latency_alerts(objectives: Objectives, runbook_base: str) -> list[dict[str, Any]]:
+    """The latency objective missed right now, for 10 minutes: more of the last 5 minutes' events over the
+    threshold than the target allows (for a 0.99 target, the p99 is over the threshold). A ticket, not a page:
+    the burn-rate alerts say when the 28-day budget is in danger."""
+    alerts = []
+    for sli, name in LATENCY_ALERTS.items():
+        objective = objectives.of(sli)
+        missed = {
+            "ttft": "requests waited longer than {} s for their first token",
+            "itl": "tokens came later than {} s after the one before",
+        }[sli].format(f"{objective.threshold_s:g}")
+        alerts.append(
+            {
+                "alert": name,
+                "expr": f'swm:slo_error_ratio:rate5m{{slo="{sli}"}} > {objective.error_budget:.6g}',
+                "for": "10m",
+                "labels": {"severity": "warning", "slo": sli},
+                "annotations": {
+                    "summary": (
+                        f"{_WHAT[sli].capitalize()} {objective.quantile_name} is over {objective.threshold_s:g} s"
+                        " for {{ $labels.model_name }}"
+                    ),
+                    "description": (
+                        f"For 10 minutes, {{{{ $value | humanizePercentage }}}} of {missed} over 5 minutes;"
+                        f" the objective allows {objective.error_budget:.3g}."
+                    ),
+                    "runbook_url": runbook_url(runbook_base, name),
+                },
+            }
+        )
+    return alerts
+
+
+def slo_rule_groups(objectives: Objectives, runbook_base: str = RUNBOOK_BASE_URL) -> dict[str, Any]:
     ratios: list[dict[str, Any]] = []
     compliance: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
     for sli in ("ttft", "itl", "availability"):
         labels = {"slo": sli}
-        target = _target(sli, objectives)
+        target = objectives.of(sli).target
         # In a group, rules run in order: the sums below read this evaluation's 5-minute rates.
         ratios += [
             {"record": BAD_EVENTS_5M, "expr": _bad_events(sli, objectives, "5m"), "labels": labels},
@@ -281,9 +259,12 @@ def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK
             },
         ]
         if sli in LATENCY_SLIS:
-            threshold = objectives.ttft_threshold_s if sli == "ttft" else objectives.itl_threshold_s
             compliance.append(
-                {"record": "swm:slo_threshold_seconds", "expr": f"vector({threshold:g})", "labels": labels}
+                {
+                    "record": "swm:slo_threshold_seconds",
+                    "expr": f"vector({objectives.of(sli).threshold_s:g})",
+                    "labels": labels,
+                }
             )
         alerts += [_alert(sli, objectives, burn, runbook_base) for burn in BURN_ALERTS]
     return {
@@ -293,11 +274,7 @@ def slo_rule_groups(objectives: Objectives, runbook_base: str = defaults.RUNBOOK
             {"name": "swm-slo-compliance", "interval": "5m", "rules": compliance},
             {"name": "swm-slo-burn-rate-alerts", "interval": "1m", "rules": alerts},
             # As the other alert groups (alerts.yml): each waits a `for:` of minutes.
-            {
-                "name": "swm-slo-threshold-alerts",
-                "interval": "30s",
-                "rules": _threshold_alerts(objectives, runbook_base),
-            },
+            {"name": "swm-slo-latency-alerts", "interval": "30s", "rules": _latency_alerts(objectives, runbook_base)},
         ]
     }
 
@@ -320,14 +297,14 @@ def _with_literals(node: Any) -> Any:
     return node
 
 
-def render(objectives: Objectives, runbook_base: str = defaults.RUNBOOK_BASE_URL) -> str:
+def render(objectives: Objectives, runbook_base: str = RUNBOOK_BASE_URL) -> str:
     dumper = type("SloDumper", (yaml.SafeDumper,), {})
     dumper.add_representer(_Literal, _literal)
     body = yaml.dump(
         _with_literals(slo_rule_groups(objectives, runbook_base)), Dumper=dumper, sort_keys=False, width=120
     )
     return (
-        "# Generated by `python -m observability.slo_rules` from the SLO defaults in launcher/defaults.py;\n"
+        "# Generated by `python -m observability.slo_rules` from the SLO defaults in observability/slo_objectives.py;\n"
         "# the launcher renders its own copy from --slo-* options. Edit observability/slo_rules.py, not this.\n" + body
     )
 
@@ -336,7 +313,7 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--check", action="store_true", help="exit 1 when slo.yml differs from what the code makes")
     args = options.parse_args()
-    text = render(Objectives())
+    text = render(DEFAULT_OBJECTIVES)
     if args.check:
         if not SLO_RULES.exists() or SLO_RULES.read_text() != text:
             print(f"{SLO_RULES} is out of date: run python -m observability.slo_rules", file=sys.stderr)

@@ -20,6 +20,7 @@ from launcher.states import ChildStatus, EngineReport, SupervisorStatus
 from launcher.supervision.status_file import write_status
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import Exposition
+from observability.slo_objectives import DEFAULT_OBJECTIVES
 from tests.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,7 +50,7 @@ def _status(state_file: Path) -> None:
         ChildStatus("vllm", "healthy", True, None, 1, -9, now - 60, now - 30, failures={"stalled": 1}, engine=engine),
         ChildStatus("exporter", "healthy", False, None, 0, None, now - 60, now - 59),
     ]
-    info = {"model_name": "tiny-llama", "stack": "native", "slo_ttft_p95": "3", "slo_itl_p99": "0.25"}
+    info = {"model_name": "tiny-llama", "stack": "native", **DEFAULT_OBJECTIVES.as_info()}
     write_status(state_file, SupervisorStatus(launcher_pid=1, updated_at=now, children=children, info=info))
 
 

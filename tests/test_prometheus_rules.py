@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from launcher import defaults
-from observability.slo_rules import LATENCY_SLIS, Objectives, bucket_problem, render
+from observability.slo_objectives import DEFAULT_OBJECTIVES, Objective
+from observability.slo_rules import LATENCY_SLIS, bucket_problem, render
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = REPO / "observability" / "prometheus"
@@ -87,12 +88,13 @@ def test_the_slo_bucket_bounds_are_the_ones_vllm_exports():
 
 
 def test_an_slo_threshold_that_is_no_bucket_bound_names_the_nearest():
-    assert bucket_problem("ttft", 2.5) is None
-    assert bucket_problem("itl", 0.25) == (
+    assert bucket_problem(Objective("ttft", 0.99, 2.5)) is None
+    assert bucket_problem(Objective("availability", 0.999)) is None
+    assert bucket_problem(Objective("itl", 0.99, 0.25)) == (
         "--slo-itl-threshold 0.25: not a bucket bound of vllm:inter_token_latency_seconds, so no SLI can be "
         "computed for it; the nearest are 0.2 and 0.3"
     )
-    assert bucket_problem("ttft", 9999).endswith("the nearest are 2560")
+    assert bucket_problem(Objective("ttft", 0.99, 9999)).endswith("the nearest are 2560")
 
 
 def test_counters_are_queried_by_their_total_names():
@@ -108,9 +110,12 @@ def test_counters_are_queried_by_their_total_names():
         assert not re.search(rf"vllm:{counter}(?!_total)\b", text), counter
 
 
-def test_the_threshold_alerts_fall_back_to_the_launchers_defaults_and_its_settings():
-    text = (PROMETHEUS_DIR / "rules" / "slo.yml").read_text()
-    assert f'slo="ttft_p95"}}) or vector({defaults.SLO_TTFT_P95_S:g}))' in text
-    assert f'slo="itl_p99"}}) or vector({defaults.SLO_ITL_P99_S:g}))' in text
-    rendered = render(Objectives(ttft_p95_s=1.5, itl_p99_s=0.1))
-    assert "or vector(1.5))" in rendered and "or vector(0.1))" in rendered
+def test_the_latency_alerts_read_the_one_objective_of_their_sli():
+    shipped = (PROMETHEUS_DIR / "rules" / "slo.yml").read_text()
+    assert shipped == render(DEFAULT_OBJECTIVES)
+    assert "swm_slo_seconds" not in shipped  # no second definition of the threshold, through the exporter
+    changed = yaml.safe_load(render(DEFAULT_OBJECTIVES.changed("itl", threshold_s=0.2, target=0.95)))
+    rules = {rule.get("alert") or rule["record"]: rule for group in changed["groups"] for rule in group["rules"]}
+    assert rules["VllmInterTokenLatencyHigh"]["expr"] == 'swm:slo_error_ratio:rate5m{slo="itl"} > 0.05'
+    assert "p95 is over 0.2 s" in rules["VllmInterTokenLatencyHigh"]["annotations"]["summary"]
+    assert any('le="0.2"' in rule["expr"] for rule in changed["groups"][0]["rules"])  # the burn-rate ratios

@@ -8,9 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from launcher.commands import value_parsers as parse
-from launcher.commands.argument_parsing import OneLineErrorParser, typed
 from launcher.errors import PreflightError, UsageError
+from launcher.settings import value_parsers as parse
+from launcher.settings.argument_parsing import OneLineErrorParser, typed
 from launcher.state_layout import StateLayout, default_state_dir
 from launcher.states import read_status
 

@@ -9,10 +9,10 @@ import logging
 
 from launcher import defaults
 from launcher.addresses import is_exposed
-from launcher.commands import value_parsers as parse
-from launcher.commands.argument_parsing import OneLineErrorParser, typed
 from launcher.errors import UsageError
 from launcher.preflight import check_port_free
+from launcher.settings import value_parsers as parse
+from launcher.settings.argument_parsing import OneLineErrorParser, typed
 from launcher.stack.secured_endpoint import exporter_exposure_warning
 from launcher.state_layout import StateLayout
 from observability.exporter.main import ExporterOptions, run

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from launcher import defaults
-from launcher.commands import value_parsers as parse
-from launcher.commands.argument_parsing import OneLineErrorParser
 from launcher.http_probe import http_status
+from launcher.settings import value_parsers as parse
+from launcher.settings.argument_parsing import OneLineErrorParser
 from launcher.state_layout import StateLayout, default_state_dir
 from launcher.states import read_status
 

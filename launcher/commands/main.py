@@ -6,8 +6,9 @@ import logging
 import os
 import sys
 
-from launcher.commands.command_line import PROG, help_text, parse_command_line, version_text
 from launcher.errors import EXIT_ENVIRONMENT, LauncherError, StopRequested, UsageError
+from launcher.settings.api_key import API_KEY_FLAG, API_KEY_VARIABLE, split_api_key
+from launcher.settings.command_line import PROG, help_text, parse_command_line, version_text
 
 
 def _configure_logging() -> None:
@@ -19,29 +20,7 @@ def _configure_logging() -> None:
     )
 
 
-API_KEY_FLAG = "--api-key"
-API_KEY_VARIABLE = "VLLM_API_KEY"
 _MOVED_MARK = "SWM_API_KEY_MOVED_FROM_ARGV"
-
-
-def split_api_key(argv: list[str]) -> tuple[list[str], list[str]]:
-    """argv without --api-key, and the keys it carried. Like vLLM's own option, it takes every value that
-    follows it up to the next option."""
-    kept: list[str] = []
-    keys: list[str] = []
-    index = 0
-    while index < len(argv):
-        token = argv[index]
-        index += 1
-        if token.startswith(API_KEY_FLAG + "="):
-            keys.append(token.split("=", 1)[1])
-        elif token == API_KEY_FLAG:
-            while index < len(argv) and not argv[index].startswith("-"):
-                keys.append(argv[index])
-                index += 1
-        else:
-            kept.append(token)
-    return kept, keys
 
 
 def hide_api_key(argv: list[str]) -> None:

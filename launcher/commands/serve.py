@@ -11,10 +11,10 @@ from types import FrameType
 
 from launcher import defaults
 from launcher.addresses import host_port, is_exposed
-from launcher.commands.command_line import CommandLine
-from launcher.commands.settings import Settings, load_settings
 from launcher.errors import PreflightError, StopRequested
-from launcher.preflight import check_model, check_port_free, check_state_dir, check_target
+from launcher.preflight import check_model, check_port_free, check_state_dir
+from launcher.settings.command_line import CommandLine
+from launcher.settings.settings import Settings, load_settings
 from launcher.stack.exporter_child import exporter_address, exporter_child, exporter_url
 from launcher.stack.plan import plan_stack
 from launcher.stack.prometheus_child import targets_dir
@@ -38,7 +38,7 @@ from launcher.vllm_server.capabilities import VllmCapabilities, learn_capabiliti
 from launcher.vllm_server.child import VllmChild
 from launcher.vllm_server.command import VllmInvocation, plan_vllm, vllm_environment
 from launcher.vllm_server.executable import find_vllm
-from launcher.vllm_server.target import VllmTarget
+from launcher.vllm_server.target import VllmTarget, check_target
 from launcher.vllm_server.tiny_model import default_model_dir
 from launcher.vllm_server.tiny_model_builder import ensure_tiny_model
 
@@ -162,8 +162,7 @@ def serve(command_line: CommandLine) -> int:
             model=target.model or "",
             vllm_bin=invocation.argv[0],
             stack=stack.mode,
-            slo_ttft_p95=f"{settings.slo_ttft_p95:g}",
-            slo_itl_p99=f"{settings.slo_itl_p99:g}",
+            **settings.objectives.as_info(),
             **{f"{name}_url": url for name, url in {**urls, **stack.urls}.items()},
         )
         supervisor.on_ready.append(lambda: _announce(target.model_name, urls))

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 from launcher import defaults
-from launcher.commands.argument_parsing import OneLineErrorParser
-from launcher.commands.command_line import parse_command_line
-from launcher.commands.main import split_api_key
-from launcher.commands.settings import load_settings
 from launcher.errors import UsageError
+from launcher.settings.api_key import split_api_key
+from launcher.settings.argument_parsing import OneLineErrorParser
+from launcher.settings.command_line import parse_command_line
+from launcher.settings.settings import load_settings
 from launcher.stack.docker import DOWN_TIMEOUT_S
 
 DEFAULT_EXEC_START = "/opt/serve-with-monitoring/venv/bin/serve-with-monitoring $SWM_ARGS"

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from launcher import __version__
-from launcher.commands.argument_parsing import OneLineErrorParser, typed
-from launcher.commands.options import BY_FLAG, OPTIONS
 from launcher.errors import UsageError
+from launcher.settings.argument_parsing import OneLineErrorParser, typed
+from launcher.settings.options import BY_FLAG, OPTIONS, REMOVED, removed_option_message
 
 PROG = "serve-with-monitoring"
 
@@ -47,6 +47,8 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
             theirs.extend(argv[index + 1 :])
             break
         flag = token.split("=", 1)[0]
+        if flag in REMOVED:
+            raise UsageError(removed_option_message(flag))
         option = BY_FLAG.get(flag)
         if option is None:
             theirs.append(token)

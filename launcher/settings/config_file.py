@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from launcher.commands.options import BY_CONFIG_KEY, BY_FLAG
 from launcher.errors import UsageError
+from launcher.settings.options import BY_CONFIG_KEY, BY_FLAG, REMOVED, removed_option_message
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ def load_config_file(path: Path) -> ConfigFile:
         key = _canonical_key(raw_key.strip())
         if key == "config":
             raise UsageError(f"config file {path}: key 'config': a config file cannot name another one")
+        if f"--{key}" in REMOVED:
+            raise UsageError(f"config file {path}: key '{key}': {removed_option_message('--' + key)}")
         if key in BY_CONFIG_KEY:
             launcher[BY_CONFIG_KEY[key].dest] = _parse_launcher_value(path, key, value)
         elif f"--{key}" in BY_FLAG:

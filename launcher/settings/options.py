@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from launcher import defaults
-from launcher.commands import value_parsers as parse
+from launcher.settings import value_parsers as parse
 
 
 @dataclass(frozen=True)
@@ -190,20 +190,6 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "SECONDS",
     ),
     LauncherOption(
-        "--slo-ttft-p95",
-        "time-to-first-token p95 SLO in seconds, for the alert and the dashboard",
-        parse.positive_seconds,
-        defaults.SLO_TTFT_P95_S,
-        "SECONDS",
-    ),
-    LauncherOption(
-        "--slo-itl-p99",
-        "inter-token latency p99 SLO in seconds, for the alert and the dashboard",
-        parse.positive_seconds,
-        defaults.SLO_ITL_P99_S,
-        "SECONDS",
-    ),
-    LauncherOption(
         "--alertmanager-port", "Alertmanager's port (on 127.0.0.1)", parse.port, defaults.ALERTMANAGER_PORT, "PORT"
     ),
     LauncherOption(
@@ -247,14 +233,14 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "TTFT SLO: a request is good when its first token comes within this many seconds"
         " (one of vLLM's histogram bucket bounds)",
         parse.positive_seconds,
-        defaults.SLO_TTFT_THRESHOLD_S,
+        defaults.OBJECTIVES.ttft.threshold_s,
         "SECONDS",
     ),
     LauncherOption(
         "--slo-ttft-target",
         "TTFT SLO: the fraction of requests that must be good over 28 days",
         parse.ratio,
-        defaults.SLO_TTFT_TARGET,
+        defaults.OBJECTIVES.ttft.target,
         "RATIO",
     ),
     LauncherOption(
@@ -262,21 +248,21 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "inter-token latency SLO: a token is good when it comes within this many seconds of the one before"
         " (one of vLLM's histogram bucket bounds)",
         parse.positive_seconds,
-        defaults.SLO_ITL_THRESHOLD_S,
+        defaults.OBJECTIVES.itl.threshold_s,
         "SECONDS",
     ),
     LauncherOption(
         "--slo-itl-target",
         "inter-token latency SLO: the fraction of tokens that must be good over 28 days",
         parse.ratio,
-        defaults.SLO_ITL_TARGET,
+        defaults.OBJECTIVES.itl.target,
         "RATIO",
     ),
     LauncherOption(
         "--slo-availability-target",
         "availability SLO: the fraction of requests that must finish without error or abort over 28 days",
         parse.ratio,
-        defaults.SLO_AVAILABILITY_TARGET,
+        defaults.OBJECTIVES.availability.target,
         "RATIO",
     ),
     LauncherOption(
@@ -285,6 +271,20 @@ OPTIONS: tuple[LauncherOption, ...] = (
         default=False,
     ),
 )
+
+# Options that are gone, each with where its job went. Refused with that pointer, on the command line and in
+# --config alike, rather than handed to vLLM (which would reject them with its own, puzzling, message).
+REMOVED: dict[str, str] = {
+    "--slo-ttft-p95": "the TTFT objective is --slo-ttft-threshold SECONDS with --slo-ttft-target RATIO"
+    " (one SLO per SLI; the README's Service levels section)",
+    "--slo-itl-p99": "the inter-token latency objective is --slo-itl-threshold SECONDS with --slo-itl-target RATIO"
+    " (one SLO per SLI; the README's Service levels section)",
+}
+
+
+def removed_option_message(flag: str) -> str:
+    return f"{flag} was removed: {REMOVED[flag]}"
+
 
 BY_FLAG: dict[str, LauncherOption] = {option.flag: option for option in OPTIONS}
 BY_CONFIG_KEY: dict[str, LauncherOption] = {option.config_key: option for option in OPTIONS if option.in_config}

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from launcher.commands.command_line import CommandLine
-from launcher.commands.config_file import ConfigFile, load_config_file
-from launcher.commands.options import OPTIONS
+from launcher.settings.command_line import CommandLine
+from launcher.settings.config_file import ConfigFile, load_config_file
+from launcher.settings.options import OPTIONS
 from launcher.state_layout import default_state_dir
+from observability.slo_objectives import Objective, Objectives
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,6 @@ class Settings:
     grafana_port: int
     scrape_interval: float
     advertise_address: str | None
-    slo_ttft_p95: float
-    slo_itl_p99: float
     alertmanager_port: int
     alert_webhook: tuple[str, ...]
     alertmanager_config: Path | None
@@ -55,6 +54,15 @@ class Settings:
     vllm_args: tuple[str, ...] = ()
     vllm_config: dict[str, Any] | None = None  # vLLM keys from --config, handed on as a file
     config_path: Path | None = None
+
+    @property
+    def objectives(self) -> Objectives:
+        """The --slo-* options, as the one definition of the SLOs that rules, dashboards and `top` read."""
+        return Objectives(
+            ttft=Objective("ttft", self.slo_ttft_target, self.slo_ttft_threshold),
+            itl=Objective("itl", self.slo_itl_target, self.slo_itl_threshold),
+            availability=Objective("availability", self.slo_availability_target),
+        )
 
 
 def merge_settings(command_line: CommandLine, config: ConfigFile | None = None) -> Settings:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.addresses import host_port
-from launcher.commands.settings import Settings
 from launcher.errors import PreflightError
+from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_config import config_path, write_config
 from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild

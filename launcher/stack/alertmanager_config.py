@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from launcher.commands.settings import Settings
 from launcher.errors import UsageError
 from launcher.file_writes import write_for_container, write_private
+from launcher.settings.settings import Settings
 from launcher.state_layout import StateLayout
 
 HEARTBEAT_ALERT = "Heartbeat"

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from launcher.commands.settings import Settings
 from launcher.file_writes import write_for_container
+from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_child import alertmanager_url
 from launcher.stack.alertmanager_config import config_path
-from launcher.stack.files import OBSERVABILITY, PROMETHEUS_CONFIG
 from launcher.stack.grafana_child import grafana_url
 from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
@@ -24,6 +23,7 @@ from launcher.stack.prometheus_rules import rules_dir
 from launcher.stack.secured_endpoint import StackAccess
 from launcher.state_layout import StateLayout
 from launcher.supervision.child_spec import Timing
+from observability.files import OBSERVABILITY, PROMETHEUS_CONFIG
 
 log = logging.getLogger(__name__)
 

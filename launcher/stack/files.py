@@ -1,21 +1,11 @@
-"""Where the shipped Prometheus and Grafana files are: observability/ is their one home."""
+"""What the stack reads beside observability/: the compose file, and Grafana's settings as a mapping."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import observability
-
-OBSERVABILITY = Path(observability.__file__).resolve().parent
-PROMETHEUS_DIR = OBSERVABILITY / "prometheus"
-PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
-PROMETHEUS_RULES = PROMETHEUS_DIR / "rules"
-GRAFANA_DIR = OBSERVABILITY / "grafana"
-GRAFANA_PROVISIONING = GRAFANA_DIR / "provisioning"
-GRAFANA_DASHBOARDS = GRAFANA_DIR / "dashboards"
-GRAFANA_ENV = GRAFANA_DIR / "grafana.env"
-HOME_DASHBOARD = GRAFANA_DASHBOARDS / "swm-vllm-serving.json"
+from observability.files import GRAFANA_ENV, OBSERVABILITY
 
 
 def compose_file() -> Path | None:

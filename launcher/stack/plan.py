@@ -11,9 +11,9 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.addresses import is_loopback_host
-from launcher.commands.settings import Settings
 from launcher.errors import PreflightError, UsageError
 from launcher.preflight import check_port_free
+from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_child import (
     alertmanager_address,
     alertmanager_child,

@@ -8,13 +8,13 @@ from typing import Any
 import yaml
 
 from launcher.addresses import dial_host, host_port
-from launcher.commands.settings import Settings
-from launcher.stack.files import PROMETHEUS_CONFIG
+from launcher.settings.settings import Settings
 from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.stack.prometheus_rules import rules_dir, write_rules
 from launcher.stack.secured_endpoint import OPEN, StackAccess
 from launcher.state_layout import StateLayout
+from observability.files import PROMETHEUS_CONFIG
 
 RETENTION = "30d"  # the SLOs are computed over 28 days
 

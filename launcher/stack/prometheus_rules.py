@@ -12,12 +12,12 @@ import subprocess
 from pathlib import Path
 
 from launcher import defaults
-from launcher.commands.settings import Settings
 from launcher.errors import UsageError
 from launcher.file_writes import write_for_container
-from launcher.stack.files import PROMETHEUS_RULES
+from launcher.settings.settings import Settings
 from launcher.state_layout import StateLayout
-from observability.slo_rules import SLO_RULES, Objectives, bucket_problem, render
+from observability.files import PROMETHEUS_RULES, SLO_RULES
+from observability.slo_rules import bucket_problem, render
 
 _PROMTOOL_TIMEOUT_S = 30.0
 
@@ -26,21 +26,9 @@ def rules_dir(layout: StateLayout) -> Path:
     return layout.generated / "prometheus" / "rules"
 
 
-def objectives(settings: Settings) -> Objectives:
-    return Objectives(
-        ttft_p95_s=settings.slo_ttft_p95,
-        itl_p99_s=settings.slo_itl_p99,
-        ttft_threshold_s=settings.slo_ttft_threshold,
-        ttft_target=settings.slo_ttft_target,
-        itl_threshold_s=settings.slo_itl_threshold,
-        itl_target=settings.slo_itl_target,
-        availability_target=settings.slo_availability_target,
-    )
-
-
 def check_objectives(settings: Settings) -> None:
-    for sli, threshold in (("ttft", settings.slo_ttft_threshold), ("itl", settings.slo_itl_threshold)):
-        problem = bucket_problem(sli, threshold)
+    for objective in settings.objectives.all():
+        problem = bucket_problem(objective)
         if problem:
             raise UsageError(problem)
 
@@ -75,7 +63,7 @@ def write_rules(settings: Settings, layout: StateLayout) -> Path:
             continue
         text = shipped.read_text().replace(defaults.RUNBOOK_BASE_URL, settings.runbook_base_url)
         write_for_container(directory / shipped.name, text)
-    write_for_container(directory / SLO_RULES.name, render(objectives(settings), settings.runbook_base_url))
+    write_for_container(directory / SLO_RULES.name, render(settings.objectives, settings.runbook_base_url))
     for index, extra in enumerate(settings.extra_rules):
         write_for_container(directory / f"extra-{index}-{extra.stem}.yml", extra.read_text())
     return directory

@@ -21,9 +21,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from launcher.commands import value_parsers as parse
-from launcher.commands.argument_parsing import OneLineErrorParser, typed
 from launcher.errors import EXIT_GAVE_UP
+from launcher.settings import value_parsers as parse
+from launcher.settings.argument_parsing import OneLineErrorParser, typed
 from launcher.state_layout import default_state_dir
 from launcher.top.render import render
 from launcher.top.snapshot import History, Snapshot

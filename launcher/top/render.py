@@ -106,14 +106,18 @@ def render(snap: Snapshot, width: int) -> RenderableType:
         line.append("  ")
     parts.append(line)
 
-    line = Text(f"latency   last {snap.window_s:.0f}s  TTFT p50 ")
-    line.append_text(_versus(latency.get("ttft_p50_s"), None))
-    line.append(" p95 ")
-    line.append_text(_versus(latency.get("ttft_p95_s"), snap.slo.get("ttft_p95_s")))
-    line.append("  ITL p50 ")
-    line.append_text(_versus(latency.get("itl_p50_s"), None))
-    line.append(" p99 ")
-    line.append_text(_versus(latency.get("itl_p99_s"), snap.slo.get("itl_p99_s")))
+    line = Text(f"latency   last {snap.window_s:.0f}s")
+    for sli, label, unmarked in (("ttft", "TTFT", "p95"), ("itl", "ITL", "p99")):
+        # The quantile the SLO bounds (p99 for a 0.99 target), marked against its threshold.
+        slo = snap.slo.get(sli)
+        line.append(f"  {label} p50 ")
+        line.append_text(_versus(latency.get(f"{sli}_p50_s"), None))
+        if slo is None:
+            line.append(f" {unmarked} ")
+            line.append_text(_versus(latency.get(f"{sli}_{unmarked}_s"), None))
+        else:
+            line.append(f" {slo['quantile']} ")
+            line.append_text(_versus(slo["quantile_s"], slo["threshold_s"]))
     line.append(f"  E2E p95 {_seconds(latency.get('e2e_p95_s'))}")
     parts.append(line)
 

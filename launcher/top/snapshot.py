@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from launcher.top.sources import Reading, Samples
+from observability.slo_objectives import Objective, Objectives
 
 HISTORY = 30  # sparkline points
 
@@ -82,7 +83,7 @@ class Snapshot:
     server: dict[str, Any] = field(default_factory=dict)
     traffic: dict[str, Any] = field(default_factory=dict)
     latency: dict[str, Any] = field(default_factory=dict)
-    slo: dict[str, float] = field(default_factory=dict)
+    slo: dict[str, dict[str, Any]] = field(default_factory=dict)  # per SLI: the objective, and the window's figures
     scheduler: dict[str, Any] = field(default_factory=dict)
     gpus: list[Gpu] = field(default_factory=list)
     gpu_processes: list[GpuProcess] = field(default_factory=list)
@@ -154,33 +155,76 @@ class History:
         instant = self._rates(self._readings[-2], newest) if len(self._readings) >= 2 else {}
         snap.traffic = {**instant, "history": {key: list(values) for key, values in self.sparks.items()}}
         snap.latency = _latency(oldest.vllm, newest.vllm) if snap.window_s > 0 else {}
+        objectives = Objectives.from_info(latest.status.info) if latest.status is not None else None
+        if objectives is not None:
+            snap.slo = _slo(objectives, oldest.vllm, newest.vllm)
         snap.scheduler = _scheduler(oldest.vllm, newest.vllm)
         return snap
 
 
+HISTOGRAMS = {
+    "ttft": "vllm:time_to_first_token_seconds",
+    "itl": "vllm:inter_token_latency_seconds",
+    "e2e": "vllm:e2e_request_latency_seconds",
+}
+
+
+def _window_buckets(older: Samples | None, newer: Samples | None, histogram: str) -> dict[float, float]:
+    now, before = _buckets(newer, histogram), _buckets(older, histogram)
+    delta = {bound: count - before.get(bound, 0.0) for bound, count in now.items()}
+    if any(value < 0 for value in delta.values()):
+        return now  # vLLM restarted inside the window: its counts since then
+    return delta
+
+
 def _latency(older: Samples | None, newer: Samples | None) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for key, histogram, quantiles in (
-        ("ttft", "vllm:time_to_first_token_seconds", (0.5, 0.95)),
-        ("itl", "vllm:inter_token_latency_seconds", (0.5, 0.99)),
-        ("e2e", "vllm:e2e_request_latency_seconds", (0.95,)),
-    ):
-        now, before = _buckets(newer, histogram), _buckets(older, histogram)
-        delta = {bound: count - before.get(bound, 0.0) for bound, count in now.items()}
-        if any(value < 0 for value in delta.values()):
-            delta = now  # vLLM restarted inside the window: its counts since then
+    for key, quantiles in (("ttft", (0.5, 0.95, 0.99)), ("itl", (0.5, 0.95, 0.99)), ("e2e", (0.95,))):
+        delta = _window_buckets(older, newer, HISTOGRAMS[key])
         for q in quantiles:
             result[f"{key}_p{round(q * 100)}_s"] = quantile(q, delta)
         result[f"{key}_count"] = delta.get(math.inf, 0.0)
     return result
 
 
+def _slo(objectives: Objectives, older: Samples | None, newer: Samples | None) -> dict[str, dict[str, Any]]:
+    """Each objective as the launcher was given it, and how the window measured against it: the share of good
+    events, and for latency the quantile the objective bounds (the p99 for a 0.99 target)."""
+    return {objective.sli: _measured(objective, older, newer) for objective in objectives.all()}
+
+
+def _measured(objective: Objective, older: Samples | None, newer: Samples | None) -> dict[str, Any]:
+    figures: dict[str, Any] = {"target": objective.target}
+    if objective.threshold_s is None:
+        finished = _window_total(older, newer, "vllm:request_success_total")
+        failed = sum(
+            _window_total(older, newer, "vllm:request_success_total", finished_reason=reason) or 0.0
+            for reason in ("error", "abort")
+        )
+        figures["good_ratio"] = 1 - failed / finished if finished else None
+        return figures
+    delta = _window_buckets(older, newer, HISTOGRAMS[objective.sli])
+    total = delta.get(math.inf, 0.0)
+    good = next((count for bound, count in delta.items() if math.isclose(bound, objective.threshold_s)), None)
+    figures.update(
+        threshold_s=objective.threshold_s,
+        quantile=objective.quantile_name,
+        quantile_s=quantile(objective.target, delta),
+        good_ratio=good / total if good is not None and total > 0 else None,
+    )
+    return figures
+
+
+def _window_total(older: Samples | None, newer: Samples | None, name: str, **labels: str) -> float | None:
+    now, before = _total(newer, name, **labels), _total(older, name, **labels)
+    if now is None:
+        return None
+    return now - before if before is not None and now >= before else now
+
+
 def _scheduler(older: Samples | None, newer: Samples | None) -> dict[str, Any]:
     def delta(name: str) -> float | None:
-        now, before = _total(newer, name), _total(older, name)
-        if now is None or before is None:
-            return None
-        return now - before if now >= before else now
+        return _window_total(older, newer, name) if _total(older, name) is not None else None
 
     hits, queries = delta("vllm:prefix_cache_hits_total"), delta("vllm:prefix_cache_queries_total")
     kv = [value for _, value in (newer or {}).get("vllm:kv_cache_usage_perc", [])]
@@ -221,12 +265,6 @@ def _server_and_helpers(snap: Snapshot, reading: Reading) -> None:
         child = status.child(name)
         if child is not None:
             snap.helpers[name] = child.state
-    for key in ("ttft_p95", "itl_p99"):
-        if f"slo_{key}" in status.info:
-            try:
-                snap.slo[f"{key}_s"] = float(status.info[f"slo_{key}"])
-            except ValueError:
-                pass
 
 
 def _gpus(snap: Snapshot, reading: Reading) -> None:
@@ -234,8 +272,6 @@ def _gpus(snap: Snapshot, reading: Reading) -> None:
     if samples is None:
         return
     snap.nvml_up = bool(_total(samples, "swm_nvml_up"))
-    for labels, value in samples.get("swm_slo_seconds", []):
-        snap.slo.setdefault(f"{labels.get('slo')}_s", value)
     rows: dict[str, dict[str, Any]] = {}
     for name, key, scale in (
         ("DCGM_FI_DEV_GPU_UTIL", "utilization_ratio", 0.01),

@@ -12,17 +12,17 @@ from pathlib import Path
 import yaml
 
 from launcher import defaults
-from launcher.commands.options import OPTIONS
-from launcher.commands.settings import Settings
 from launcher.errors import UsageError
 from launcher.file_writes import write_private
+from launcher.settings.api_key import API_KEY_VARIABLE, read_api_key_file
+from launcher.settings.options import OPTIONS
+from launcher.settings.settings import Settings
 from launcher.state_layout import StateLayout
 from launcher.vllm_server.capabilities import VllmCapabilities
 from launcher.vllm_server.flags import check_known_flags, translate_args, translate_config
 from launcher.vllm_server.target import VllmTarget, read_target, remove_option, scan_vllm_args
 from launcher.vllm_server.tiny_model import TINY_MODEL_NAME
 
-API_KEY_VARIABLE = "VLLM_API_KEY"
 _NO_PHONE_HOME = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 # A unix socket path holds at most 107 bytes; vLLM appends "/<uuid4>" (37) to its IPC dir.
 _MAX_IPC_DIR_CHARS = 64
@@ -97,18 +97,6 @@ def vllm_environment(
     return env
 
 
-def read_api_key_file(path: Path) -> str:
-    try:
-        key = path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(
-            f"--api-key-file {path}: cannot read it ({getattr(error, 'strerror', None) or error})"
-        ) from None
-    if not key or "\n" in key:
-        raise UsageError(f"--api-key-file {path}: expected one API key on one line")
-    return key
-
-
 def _take_api_key(
     args: tuple[str, ...],
     config: dict[str, object],
@@ -117,7 +105,7 @@ def _take_api_key(
     base_env: Mapping[str, str],
 ) -> tuple[tuple[str, ...], dict[str, object], str | None]:
     """The API key out of vLLM's argv and config file, whichever way it was given: --api-key (the launcher
-    re-executes itself without it, see cli.py), the config file's api-key, --api-key-file, VLLM_API_KEY."""
+    re-executes itself without it, see commands/main.py), the config file's api-key, --api-key-file, VLLM_API_KEY."""
     args, from_args = remove_option(args, "--api-key", capabilities)
     config = dict(config)
     from_config: list[str] = []

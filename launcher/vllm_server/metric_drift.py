@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from launcher.stack.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
 from observability.dashboards.metric_names import names_in
+from observability.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
 
 _SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
 # Only with an optional feature on: speculative decoding, --kv-cache-metrics, LoRA adapters.

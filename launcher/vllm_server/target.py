@@ -7,8 +7,9 @@ from typing import Any
 
 from launcher import defaults
 from launcher.addresses import dial_host, host_port
-from launcher.commands import value_parsers as parse
 from launcher.errors import UsageError
+from launcher.preflight import check_port_free
+from launcher.settings import value_parsers as parse
 from launcher.vllm_server.capabilities import VllmCapabilities
 
 _ALIASES = {"-asc": "--api-server-count"}
@@ -150,3 +151,10 @@ def read_target(args: tuple[str, ...], config: dict[str, Any] | None, capabiliti
         api_server_count=api_server_count,
         uds=value("--uds"),
     )
+
+
+def check_target(target: VllmTarget) -> None:
+    """Before anything starts: the launcher and Prometheus can reach what vLLM will listen on, and it is free."""
+    if target.uds:
+        raise UsageError("--uds is not supported: Prometheus cannot scrape vLLM's /metrics over a unix socket")
+    check_port_free(target.host, target.port, "vLLM (--port)")

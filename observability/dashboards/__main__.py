@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from observability.dashboards import gpu, health, vllm_serving
@@ -23,16 +21,16 @@ from observability.dashboards.metric_names import (
     recording_rule_names,
     vllm_metric_names,
 )
+from observability.files import GRAFANA_DASHBOARDS
+from observability.slo_objectives import DEFAULT_OBJECTIVES, Objectives
 
-DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "grafana" / "dashboards"
-BUILDERS: tuple[Callable[[], dict[str, Any]], ...] = (vllm_serving.build, gpu.build, health.build)
+DASHBOARD_DIR = GRAFANA_DASHBOARDS
 
 
-def generate() -> dict[str, str]:
-    """File name -> JSON text, for every dashboard."""
+def generate(objectives: Objectives = DEFAULT_OBJECTIVES) -> dict[str, str]:
+    """File name -> JSON text, for every dashboard: the SLO tiles drawn with these objectives."""
     rendered = {}
-    for build in BUILDERS:
-        board = build()
+    for board in (vllm_serving.build(objectives), gpu.build(), health.build()):
         rendered[f"{board['uid']}.json"] = json.dumps(board, indent=2, sort_keys=False) + "\n"
     return rendered
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-OBSERVABILITY = Path(__file__).resolve().parent.parent
+from observability.files import OBSERVABILITY, PROMETHEUS_RULES
+
 METRIC_TOKEN = re.compile(
     r"\b(vllm:[a-z0-9_]+|swm:[a-z0-9_:]+|swm_[a-z0-9_]+|DCGM_FI_[A-Z0-9_]+|alertmanager_[a-z0-9_]+)\b"
 )
@@ -53,7 +54,7 @@ def exporter_metric_names() -> set[str]:
 
 def recording_rule_names() -> set[str]:
     names = set()
-    for path in (OBSERVABILITY / "prometheus" / "rules").glob("*.yml"):
+    for path in PROMETHEUS_RULES.glob("*.yml"):
         for group in yaml.safe_load(path.read_text()).get("groups", []):
             names |= {rule["record"] for rule in group.get("rules", []) if "record" in rule}
     return names

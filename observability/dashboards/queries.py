@@ -7,6 +7,8 @@ query against a live Prometheus scraping a real vLLM. Counters use their _total 
 from __future__ import annotations
 
 from observability.dashboards.grafana_model import Query
+from observability.slo_objectives import Objective
+from observability.slo_rules import LATENCY_SLIS
 
 VLLM = 'model_name=~"$model_name", instance=~"$instance", engine=~"$engine"'
 VLLM_NO_ENGINE = 'model_name=~"$model_name", instance=~"$instance"'
@@ -87,15 +89,21 @@ FINISH_REASONS = (
     ),
 )
 
-# SLO tiles read the recording rules the alerts use, so tile and alert agree.
-SLO_TTFT_P95 = (
-    Query(f"max(swm:vllm_ttft_seconds:p95_5m{{{VLLM_NO_ENGINE}}})", "TTFT p95"),
-    Query('max(swm_slo_seconds{slo="ttft_p95"})', "SLO"),
-)
-SLO_ITL_P99 = (
-    Query(f"max(swm:vllm_itl_seconds:p99_5m{{{VLLM_NO_ENGINE}}})", "ITL p99"),
-    Query('max(swm_slo_seconds{slo="itl_p99"})', "SLO"),
-)
+
+def slo_latency(objective: Objective) -> tuple[Query, ...]:
+    """The quantile a latency objective bounds (the p99 for a 0.99 target) over 5 minutes, beside the threshold
+    the running rules were given (swm:slo_threshold_seconds), so a tile never restates a number of its own."""
+    metric = LATENCY_SLIS[objective.sli].metric
+    rate = f"rate({metric}_bucket{{{VLLM_NO_ENGINE}}}[5m])"
+    return (
+        Query(
+            f"max(histogram_quantile({objective.target:g}, sum by (le, model_name, instance) ({rate})))",
+            f"{objective.sli.upper()} {objective.quantile_name}",
+        ),
+        Query(f'max(swm:slo_threshold_seconds{{slo="{objective.sli}"}})', "objective"),
+    )
+
+
 SLO_ERROR_RATIO = (Query(f"max(swm:vllm_request_error_ratio:rate10m{{{VLLM_NO_ENGINE}}})", "errors + aborts"),)
 SLO_KV_CACHE = (Query(f"max(swm:vllm_kv_cache_usage:max{{{VLLM_NO_ENGINE}}})", "KV cache"),)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from launcher import defaults
 from observability.dashboards import queries as q
 from observability.dashboards.grafana_model import Panel, Row, Variable, dashboard
+from observability.slo_objectives import DEFAULT_OBJECTIVES, Objectives
 
 VARIABLES = (
     Variable("model_name", "Model", "label_values(vllm:num_requests_running, model_name)"),
@@ -18,28 +18,34 @@ VARIABLES = (
     ),
 )
 
-ROWS = (
-    Row(
+
+def _service_level_row(objectives: Objectives) -> Row:
+    """The objectives' thresholds are drawn into the tiles; the dashboards are rendered with the launcher's own."""
+    ttft, itl = objectives.ttft, objectives.itl
+    return Row(
         "Service level",
         (
             Panel(
-                "TTFT p95 vs SLO",
-                q.SLO_TTFT_P95,
+                f"TTFT {ttft.quantile_name} vs {ttft.threshold_s:g} s objective",
+                q.slo_latency(ttft),
                 "stat",
                 "s",
                 width=6,
                 height=5,
-                thresholds=((defaults.SLO_TTFT_P95_S, "red"),),
-                description="Time to first token, p95 over 5 minutes (the recording rule the alert uses).",
+                thresholds=((ttft.threshold_s, "red"),),
+                description=f"Time to first token, {ttft.quantile_name} over 5 minutes: the objective is "
+                f"{ttft.target:.4g} of requests within {ttft.threshold_s:g} s (--slo-ttft-*).",
             ),
             Panel(
-                "Inter-token latency p99 vs SLO",
-                q.SLO_ITL_P99,
+                f"Inter-token latency {itl.quantile_name} vs {itl.threshold_s:g} s objective",
+                q.slo_latency(itl),
                 "stat",
                 "s",
                 width=6,
                 height=5,
-                thresholds=((defaults.SLO_ITL_P99_S, "red"),),
+                thresholds=((itl.threshold_s, "red"),),
+                description=f"Inter-token latency, {itl.quantile_name} over 5 minutes: the objective is "
+                f"{itl.target:.4g} of tokens within {itl.threshold_s:g} s (--slo-itl-*).",
             ),
             Panel(
                 "Errors and aborts",
@@ -63,7 +69,10 @@ ROWS = (
                 thresholds=((0.8, "orange"), (0.9, "red")),
             ),
         ),
-    ),
+    )
+
+
+ROWS = (
     Row(
         "Error budgets (SLOs over 28 days)",
         (
@@ -145,12 +154,12 @@ ROWS = (
 )
 
 
-def build() -> dict[str, Any]:
+def build(objectives: Objectives = DEFAULT_OBJECTIVES) -> dict[str, Any]:
     return dashboard(
         "swm-vllm-serving",
         "vLLM serving",
         "Latency, load and requests of the vLLM servers serve-with-monitoring supervises.",
         VARIABLES,
-        ROWS,
+        (_service_level_row(objectives), *ROWS),
         tags=("vllm",),
     )

@@ -44,14 +44,8 @@ class SupervisorCollector:
         def rows(value: Callable[[ChildStatus], float | None]) -> list[tuple[list[str], float]]:
             return [([child.name], float(value(child))) for child in children if value(child) is not None]
 
+        # The objectives (slo_*) reach Prometheus once, through the SLO rules the launcher renders.
         info = [([key, value], 1.0) for key, value in sorted(status.info.items()) if not key.startswith("slo_")]
-        slos = []
-        for key, value in status.info.items():
-            if key.startswith("slo_"):
-                try:
-                    slos.append(([key.removeprefix("slo_")], float(value)))
-                except ValueError:
-                    continue
         return [
             gauge(
                 "swm_supervisor_up", "1 while the launcher's state file is fresh.", (), [((), 1.0 if fresh else 0.0)]
@@ -60,7 +54,6 @@ class SupervisorCollector:
                 "swm_supervisor_state_age_seconds", "Seconds since the launcher last wrote its state.", (), [((), age)]
             ),
             gauge("swm_supervisor_info", "What the launcher serves (value 1).", ("key", "value"), info),
-            gauge("swm_slo_seconds", "Service-level objectives the alerts compare against.", ("slo",), slos),
             gauge(
                 "swm_child_up",
                 "1 while the child's process is running.",

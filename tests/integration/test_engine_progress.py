@@ -16,7 +16,6 @@ import time
 import psutil
 import pytest
 
-from launcher.stack.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
 from launcher.states import ChildStatus, SupervisorStatus
 from launcher.supervision.child_spec import Timing
 from launcher.supervision.status_file import write_status
@@ -26,6 +25,7 @@ from launcher.vllm_server.metric_drift import watched_vllm_names
 from launcher.vllm_server.target import VllmTarget
 from observability.exporter.supervisor_collector import SupervisorCollector
 from observability.exporter.vllm_tree import SupervisorView
+from observability.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
 from tests.conftest import SHARED_STALL_TIMEOUT_S
 from tests.launcher_process import alive, http_get, http_post_json
 from tests.metrics_text import parse_metrics

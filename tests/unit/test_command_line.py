@@ -1,7 +1,9 @@
 import pytest
 
-from launcher.commands.command_line import parse_command_line, split_argv
 from launcher.errors import EXIT_USAGE, UsageError
+from launcher.settings.command_line import parse_command_line, split_argv
+from launcher.settings.settings import load_settings
+from observability.slo_objectives import DEFAULT_OBJECTIVES
 
 
 def test_vllm_arguments_pass_through_untouched_and_in_order():
@@ -78,3 +80,20 @@ def test_help_and_version():
     assert parse_command_line(["--help"]).wants_help
     assert parse_command_line(["m", "-h"]).wants_help
     assert parse_command_line(["--version"]).wants_version
+
+
+@pytest.mark.parametrize("flag", ["--slo-ttft-p95", "--slo-itl-p99"])
+def test_the_removed_p95_p99_options_point_at_the_one_slo_of_their_sli(flag):
+    with pytest.raises(UsageError) as raised:
+        parse_command_line(["m", flag, "3"])
+    message = str(raised.value)
+    assert message.startswith(f"{flag} was removed: ") and "\n" not in message
+    assert ("--slo-ttft-threshold" if "ttft" in flag else "--slo-itl-threshold") in message
+    with pytest.raises(UsageError):
+        parse_command_line(["m", f"{flag}=3"])
+
+
+def test_the_slo_options_are_the_objectives():
+    settings = load_settings(parse_command_line(["m", "--slo-itl-threshold", "0.2", "--slo-ttft-target", "0.95"]))
+    assert settings.objectives == DEFAULT_OBJECTIVES.changed("itl", threshold_s=0.2).changed("ttft", target=0.95)
+    assert load_settings(parse_command_line(["m"])).objectives == DEFAULT_OBJECTIVES

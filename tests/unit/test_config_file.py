@@ -1,9 +1,9 @@
 import pytest
 
-from launcher.commands.command_line import parse_command_line
-from launcher.commands.config_file import load_config_file
-from launcher.commands.settings import load_settings
 from launcher.errors import UsageError
+from launcher.settings.command_line import parse_command_line
+from launcher.settings.config_file import load_config_file
+from launcher.settings.settings import load_settings
 
 
 def write(tmp_path, text):
@@ -52,3 +52,8 @@ def test_unreadable_config(tmp_path):
 
 def test_empty_config_is_fine(tmp_path):
     assert load_config_file(write(tmp_path, "")).launcher == {}
+
+
+def test_a_removed_option_in_the_config_file_is_refused_with_its_pointer(tmp_path):
+    with pytest.raises(UsageError, match=r"key 'slo-itl-p99': --slo-itl-p99 was removed: .*--slo-itl-threshold"):
+        load_config_file(write(tmp_path, "slo_itl_p99: 0.25\n"))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from launcher.commands.command_line import parse_command_line
-from launcher.commands.settings import merge_settings
 from launcher.errors import PreflightError
+from launcher.settings.command_line import parse_command_line
+from launcher.settings.settings import merge_settings
 from launcher.stack.grafana_credentials import describe
 from launcher.stack.plan import plan_stack, resolve_mode
 from launcher.state_layout import StateLayout

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from launcher.states import SupervisorStatus
 from launcher.top.snapshot import History, quantile
 from launcher.top.sources import Reading, parse_samples
+from observability.slo_objectives import DEFAULT_OBJECTIVES
 
 PAGE = (Path(__file__).parent / "data" / "vllm_metrics_0.32.txt").read_text()
 
@@ -54,3 +56,28 @@ def test_a_restart_inside_the_window_does_not_give_negative_rates():
     snap = history.snapshot(Reading(at=5.0, vllm=parse_samples(PAGE)))
     assert snap.traffic["generation_tokens_per_s"] is None
     assert snap.latency["ttft_count"] >= 0
+
+
+def test_the_slo_is_the_launchers_objective_measured_over_the_window():
+    objectives = DEFAULT_OBJECTIVES.changed("ttft", threshold_s=0.01, target=0.95)
+    status = SupervisorStatus(launcher_pid=1, updated_at=0.0, info=objectives.as_info())
+    history = History(window_s=60)
+    history.add(Reading(at=1000.0, status=status, vllm=parse_samples(PAGE)))
+    second = Reading(at=1010.0, status=status, vllm=parse_samples(_shifted(PAGE, 3.0)))
+    history.add(second)
+    slo = history.snapshot(second).slo
+    assert set(slo) == {"ttft", "itl", "availability"}
+    assert slo["ttft"]["threshold_s"] == 0.01 and slo["ttft"]["target"] == 0.95 and slo["ttft"]["quantile"] == "p95"
+    buckets = {bound: 2 * count for bound, count in _ttft_buckets(PAGE).items()}
+    assert slo["ttft"]["quantile_s"] == pytest.approx(quantile(0.95, buckets))
+    assert slo["ttft"]["good_ratio"] == pytest.approx(buckets[0.01] / buckets[math.inf])
+    assert slo["itl"]["threshold_s"] == DEFAULT_OBJECTIVES.itl.threshold_s
+    assert slo["availability"] == {"target": DEFAULT_OBJECTIVES.availability.target, "good_ratio": None}
+    assert History(60).snapshot(second).slo == {}  # no window yet: nothing measured
+
+
+def _ttft_buckets(page: str) -> dict[float, float]:
+    found: dict[float, float] = {}
+    for labels, value in parse_samples(page)["vllm:time_to_first_token_seconds_bucket"]:
+        found[float(labels["le"])] = found.get(float(labels["le"]), 0.0) + value
+    return found

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from launcher.commands.command_line import parse_command_line
-from launcher.commands.settings import merge_settings
 from launcher.errors import UsageError
+from launcher.settings.command_line import parse_command_line
+from launcher.settings.settings import merge_settings
 from launcher.state_layout import StateLayout
 from launcher.vllm_server.command import ipc_dir_for, plan_vllm
 from launcher.vllm_server.target import read_target
