@@ -81,7 +81,7 @@ def test_provisioning_is_mounted_from_observability_not_copied():
     ]
     assert any(source.endswith("observability/prometheus/rules}") for source in sources)  # SWM_RULES_DIR's default
     assert any(source.endswith("/grafana/provisioning") for source in sources)
-    assert any(source.endswith("/grafana/dashboards") for source in sources)
+    assert any(source.endswith("observability/grafana/dashboards}") for source in sources)  # rendered ones, or these
     assert not (REPO / "deploy" / "grafana").exists() and not (REPO / "deploy" / "prometheus").exists()
 
 

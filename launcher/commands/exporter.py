@@ -15,6 +15,7 @@ from launcher.settings import value_parsers as parse
 from launcher.settings.argument_parsing import OneLineErrorParser, typed
 from launcher.stack.secured_endpoint import exporter_exposure_warning
 from launcher.state_layout import StateLayout
+from observability.exporter.collector_catalog import CATALOG, NAMES, enabled_collectors
 from observability.exporter.main import ExporterOptions, run
 from observability.exporter.web_config import WebConfigError, load_web_config
 
@@ -26,6 +27,8 @@ def parser() -> argparse.ArgumentParser:
         prog="serve-with-monitoring exporter",
         allow_abbrev=False,
         description="GPU (NVML), host and supervisor metrics on /metrics.",
+        # Wide enough that each --collector.NAME and its help share a line, as node_exporter's --help has them.
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30),
     )
     command.add_argument("--host", default=defaults.LOOPBACK, help="address to bind (default: %(default)s)")
     command.add_argument(
@@ -50,11 +53,49 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="TLS and basic auth, in the exporter-toolkit format node_exporter and Prometheus use",
     )
+    add_collector_switches(command)
     return command
 
 
+def add_collector_switches(command: argparse.ArgumentParser) -> None:
+    """node_exporter's spelling: --collector.NAME turns one on, --no-collector.NAME off. Both append to one
+    list, in the order given, so the last word on a collector wins."""
+    group = command.add_argument_group(
+        "collectors", "each on or off by name; --no-collector.NAME turns one off, and the last of the two wins"
+    )
+    for entry in CATALOG:
+        default = "enabled" if entry.enabled_by_default else "disabled"
+        group.add_argument(
+            f"--collector.{entry.name}",
+            dest="collector_switches",
+            action="append_const",
+            const=(entry.name, True),
+            help=f"{entry.help} (default: {default})",
+        )
+        group.add_argument(
+            f"--no-collector.{entry.name}",
+            dest="collector_switches",
+            action="append_const",
+            const=(entry.name, False),
+            help=argparse.SUPPRESS,  # one line per collector in --help; the group says how to turn it off
+        )
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    try:
+        return parser().parse_args(argv)
+    except UsageError:
+        # argparse only says "unrecognized arguments"; for a misspelt collector, name the ones there are.
+        for token in argv:
+            flag = token.split("=", 1)[0]
+            name = flag.removeprefix("--no-collector.").removeprefix("--collector.")
+            if name != flag and name not in NAMES:
+                raise UsageError(f"{flag}: no collector named {name!r}; collectors: {', '.join(NAMES)}") from None
+        raise
+
+
 def run_exporter(argv: list[str]) -> int:
-    options = parser().parse_args(argv)
+    options = parse_arguments(argv)
     try:
         web = load_web_config(options.web_config_file) if options.web_config_file else None
     except WebConfigError as error:
@@ -73,5 +114,6 @@ def run_exporter(argv: list[str]) -> int:
             disk_path=layout.root if layout else None,
             fleet_targets=layout.fleet_targets if layout else None,
             web=web,
+            collectors=enabled_collectors(options.collector_switches or ()),
         )
     )

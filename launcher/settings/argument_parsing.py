@@ -15,7 +15,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse `type=` from one of launcher.value_parsers, keeping its message."""
+    """An argparse `type=` from one of launcher/settings/value_parsers.py, keeping its message."""
 
     def convert(text: str) -> Any:
         try:

@@ -16,6 +16,7 @@ from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_child import alertmanager_url
 from launcher.stack.alertmanager_config import config_path
 from launcher.stack.grafana_child import grafana_url
+from launcher.stack.grafana_dashboards import dashboards_dir
 from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.stack.prometheus_child import prometheus_url, with_access
@@ -88,6 +89,7 @@ def compose_environment(settings: Settings, layout: StateLayout, grafana_passwor
             "SWM_GRAFANA_PORT": str(settings.grafana_port),
             "SWM_ALERTMANAGER_PORT": str(settings.alertmanager_port),
             "SWM_RULES_DIR": str(rules_dir(layout)),
+            "SWM_GRAFANA_DASHBOARDS_DIR": str(dashboards_dir(layout)),
             "SWM_ALERTMANAGER_CONFIG": str(config_path(layout)),
             "SWM_PROMETHEUS_CONFIG": str(compose_prometheus_config(layout)),
             "SWM_PROMETHEUS_RETENTION_SIZE": settings.prometheus_retention_size,

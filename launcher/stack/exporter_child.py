@@ -38,6 +38,9 @@ def exporter_child(settings: Settings, layout: StateLayout, endpoint: SecuredEnd
     )
     if endpoint.web_config_file is not None:
         command = (*command, "--web-config-file", str(endpoint.web_config_file))
+    # Only the collectors named: the rest keep the exporter's own defaults.
+    command += tuple(f"--collector.{name}" for name in settings.exporter_collector)
+    command += tuple(f"--no-collector.{name}" for name in settings.no_exporter_collector)
     return HttpChild(
         name="exporter",
         display_name="exporter",

@@ -10,13 +10,14 @@ from launcher.addresses import host_port
 from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_child import alertmanager_url
 from launcher.stack.files import grafana_env_defaults
+from launcher.stack.grafana_dashboards import dashboards_dir, home_dashboard
 from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.stack.prometheus_child import prometheus_duration, prometheus_url
 from launcher.stack.secured_endpoint import OPEN, StackAccess
 from launcher.state_layout import StateLayout
 from launcher.supervision.child_spec import Timing
-from observability.files import GRAFANA_DASHBOARDS, GRAFANA_PROVISIONING, HOME_DASHBOARD_NAME
+from observability.files import GRAFANA_PROVISIONING
 
 
 def find_grafana() -> Path | None:
@@ -51,7 +52,7 @@ def grafana_environment(
             "GF_PATHS_PLUGINS": str(data / "plugins"),
             "GF_PATHS_PROVISIONING": str(GRAFANA_PROVISIONING),
             "GF_SECURITY_ADMIN_PASSWORD__FILE": str(password_file),
-            "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(GRAFANA_DASHBOARDS / HOME_DASHBOARD_NAME),
+            "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(home_dashboard(layout)),
             "SWM_PROMETHEUS_URL": prometheus_url(settings, access),
             # The datasource's basic auth and TLS, when Prometheus sits behind a web config (provisioning
             # reads them from here; the password is Grafana's to know, as a scraper's would be).
@@ -61,7 +62,7 @@ def grafana_environment(
             "SWM_PROMETHEUS_TLS_SKIP_VERIFY": "true" if prometheus.scheme == "https" else "false",
             "SWM_ALERTMANAGER_URL": alertmanager_url(settings),
             "SWM_SCRAPE_INTERVAL": prometheus_duration(settings.scrape_interval),
-            "SWM_DASHBOARDS_DIR": str(GRAFANA_DASHBOARDS),
+            "SWM_DASHBOARDS_DIR": str(dashboards_dir(layout)),
         }
     )
 

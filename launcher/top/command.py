@@ -32,6 +32,13 @@ from launcher.top.sources import Reading, Sources, locate, read
 PROG = "serve-with-monitoring top"
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich would exit 1 here; the launcher's main() ends every subcommand alike on a closed stdout."""
+        self.quiet = True  # nothing more to write, not even the live view's restoring of the screen
+        raise BrokenPipeError
+
+
 def _parser() -> OneLineErrorParser:
     command = OneLineErrorParser(prog=PROG, allow_abbrev=False, description="A live view of the supervised server.")
     command.add_argument("--state-dir", type=typed(parse.path), default=None, help="the launcher's state dir")
@@ -100,7 +107,7 @@ def run_top(argv: list[str]) -> int:
     options = _parser().parse_args(argv)
     state_dir = options.state_dir or default_state_dir()
     sources = locate(Path(state_dir).absolute(), options.vllm_url, options.exporter_url)
-    console = Console()  # rich follows NO_COLOR and the terminal's width
+    console = _Console()  # rich follows NO_COLOR and the terminal's width
     if options.once:
         snap, latest = _snapshot_once(sources, options.interval, options.window)
         if "vllm" in latest.problems:
@@ -109,7 +116,7 @@ def run_top(argv: list[str]) -> int:
         if options.json:
             print(json.dumps(snap.as_json(), indent=1, default=str))
         else:
-            Console(width=console.width if console.is_terminal else 100, no_color=True).print(
+            _Console(width=console.width if console.is_terminal else 100, no_color=True).print(
                 render(snap, console.width if console.is_terminal else 100)
             )
         return 0

@@ -23,6 +23,15 @@ _TIMEOUT_S = 2.0
 _UNVERIFIED = ssl._create_unverified_context()  # noqa: S323 - our own exporter, on this host
 
 
+@dataclass
+class VersionMemo:
+    """vLLM's /version as last read, and the run of vLLM it came from: vLLM logs an access line for each
+    request, so `top` asks once per server start rather than at every refresh."""
+
+    run: tuple[float, ...] | None = None
+    version: str | None = None
+
+
 @dataclass(frozen=True)
 class Sources:
     vllm_url: str
@@ -30,6 +39,8 @@ class Sources:
     exporter_authorization: str | None = None
     prometheus_url: str | None = None
     state_file: Path | None = None
+    # The one changing part: it lives as long as the Sources, which every refresh of a `top` reads from
+    version_memo: VersionMemo = field(default_factory=VersionMemo, compare=False, repr=False)
 
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> [(labels, value)]
@@ -99,6 +110,30 @@ def parse_samples(text: str) -> Samples:
     return found
 
 
+def _vllm_run(reading: Reading) -> tuple[float, ...] | None:
+    """What tells one start of vLLM from the next: the launcher's child pid and start time, or else the
+    API server's own process_start_time_seconds; None when neither can be read."""
+    child = reading.status.child("vllm") if reading.status is not None else None
+    if child is not None and child.pid is not None:
+        return (child.pid, child.started_at or 0.0)
+    starts = (reading.vllm or {}).get("process_start_time_seconds")
+    return tuple(value for _, value in starts) if starts else None
+
+
+def _vllm_version(sources: Sources, run: tuple[float, ...] | None) -> str | None:
+    memo = sources.version_memo
+    if run is not None and run == memo.run:
+        return memo.version
+    body, _ = _get(sources.vllm_url + "/version")
+    try:
+        version = str(json.loads(body).get("version", "")) if body else None
+    except (ValueError, AttributeError):
+        version = None
+    # A failed read is asked again next time; so is every read of a server whose runs cannot be told apart
+    memo.run, memo.version = (run, version) if version else (None, None)
+    return version
+
+
 def read(sources: Sources) -> Reading:
     reading = Reading(at=time.time())
     if sources.state_file is not None:
@@ -117,12 +152,7 @@ def read(sources: Sources) -> Reading:
             )
         else:
             reading.vllm = samples
-    version, _ = _get(sources.vllm_url + "/version")
-    if version:
-        try:
-            reading.vllm_version = str(json.loads(version).get("version", ""))
-        except ValueError:
-            pass
+    reading.vllm_version = _vllm_version(sources, _vllm_run(reading))
     if sources.exporter_url:
         text, problem = _get(sources.exporter_url, sources.exporter_authorization)
         if text is None:

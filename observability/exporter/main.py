@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from observability.exporter.build import build_registry
+from observability.exporter.collector_catalog import NAMES, enabled_collectors
 from observability.exporter.labels import default_hostname
 from observability.exporter.server import serve
 from observability.exporter.web_config import WebConfig
@@ -26,12 +27,20 @@ class ExporterOptions:
     disk_path: Path | None = None  # whose filesystem to report (the state dir)
     fleet_targets: Path | None = None  # served at /sd
     web: WebConfig | None = None
+    collectors: tuple[str, ...] = enabled_collectors()  # the names to build; see collector_catalog.py
 
 
 def run(options: ExporterOptions) -> int:
     registry = build_registry(
-        options.hostname or default_hostname(), options.collect_interval_s, options.state_file, options.disk_path
+        options.hostname or default_hostname(),
+        options.collect_interval_s,
+        options.state_file,
+        options.disk_path,
+        collectors=options.collectors,
     )
+    disabled = [name for name in NAMES if name not in options.collectors]
+    if disabled:
+        log.info("collectors turned off: %s", ", ".join(disabled))
     registry.start()
     web = options.web
     log.info(

@@ -67,6 +67,11 @@ def supervised(spec, guard):
     return SupervisedChild(spec, RestartPolicy(2, 60, 0.05, 0.1), guard, ProbeRunner(), 2.0)
 
 
+def ttft_tile(dashboard: Path) -> dict:
+    panels = json.loads(dashboard.read_text())["panels"]
+    return next(panel for panel in panels if panel["title"].startswith("TTFT p"))
+
+
 def calls(state_dir):
     return [json.loads(line) for line in (state_dir / "calls.jsonl").read_text().splitlines()]
 
@@ -82,6 +87,8 @@ def test_docker_mode_runs_compose_up_waits_for_both_then_down_keeping_volumes(tm
     assert up["argv"][2].startswith("swm-") and up["argv"][5:] == ["up", "-d", "--remove-orphans"]
     assert up["env"]["SWM_PROMETHEUS_PORT"] == str(settings.prometheus_port)
     assert up["env"]["SWM_STATE_DIR"] == str(settings.state_dir)
+    rendered = Path(up["env"]["SWM_GRAFANA_DASHBOARDS_DIR"])
+    assert rendered.is_relative_to(settings.state_dir) and (rendered / "swm-vllm-serving.json").is_file()
     assert up["env"]["SWM_GRAFANA_ADMIN_PASSWORD"] == plan.credentials.password
     password_file = settings.state_dir / "grafana-admin-password"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
@@ -134,7 +141,7 @@ def test_docker_mode_without_an_engine_is_a_preflight_error(tmp_path, standin_pa
 def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, standin_path, guard, monkeypatch):
     dump = tmp_path / "grafana-standin.json"
     monkeypatch.setenv("SWM_STANDIN_GRAFANA_DUMP", str(dump))
-    settings = settings_for(tmp_path, "--stack", "native")
+    settings = settings_for(tmp_path, "--stack", "native", "--slo-ttft-threshold", "5")
     plan = plan_stack(settings, StateLayout(settings.state_dir))
     assert [child.name for child in plan.children] == ["prometheus", "alertmanager", "grafana"]
     grafana = supervised(plan.children[2], guard)
@@ -147,7 +154,17 @@ def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, stand
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert env["GF_ANALYTICS_REPORTING_ENABLED"] == "false"
     assert env["GF_PATHS_PROVISIONING"] == str(REPO_ROOT / "observability" / "grafana" / "provisioning")
-    assert env["SWM_DASHBOARDS_DIR"] == str(REPO_ROOT / "observability" / "grafana" / "dashboards")
+    # The dashboards are rendered for this run: the TTFT tile marks the user's 5 s, not the shipped 2.5 s.
+    dashboards = settings.state_dir / "generated" / "grafana" / "dashboards"
+    assert env["SWM_DASHBOARDS_DIR"] == str(dashboards)
+    assert env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] == str(dashboards / "swm-vllm-serving.json")
+    assert sorted(path.name for path in dashboards.glob("*.json")) == sorted(
+        path.name for path in (REPO_ROOT / "observability" / "grafana" / "dashboards").glob("*.json")
+    )
+    assert ttft_tile(dashboards / "swm-vllm-serving.json")["fieldConfig"]["defaults"]["thresholds"]["steps"][-1] == {
+        "color": "red",
+        "value": 5.0,
+    }
     assert env["SWM_PROMETHEUS_URL"] == f"http://127.0.0.1:{settings.prometheus_port}"
     assert env["SWM_ALERTMANAGER_URL"] == f"http://127.0.0.1:{settings.alertmanager_port}"
     password_file = Path(env["GF_SECURITY_ADMIN_PASSWORD__FILE"])
