@@ -29,6 +29,18 @@ PROGRESS_EVERY_S = 15.0
 # Work pending and nothing moving for this long: the engine is hung (a CUDA or NCCL hang, a deadlock).
 # Long enough for the slowest single step of a big model (a long prefill without chunking).
 STALL_TIMEOUT_S = 120.0
+# A stall restart whose next run stalls again before finishing a request, this many times in a row: a hang that
+# survives restarts (a wedged GPU or NCCL communicator). The launcher then exits EXIT_NEEDS_A_PERSON.
+MAX_STALL_RESTARTS = 2
+# One tiny completion after this long with nothing pending and nothing finished: a frozen idle engine is then
+# caught within this plus the stall timeout, at the cost of one one-token request a minute while idle.
+CANARY_INTERVAL_S = 60.0
+
+# Incident bundles (STATE_DIR/incidents): the newest this many, within a size cap; each capture gets at most
+# this long, so a restart is never delayed by more.
+INCIDENT_KEEP = 20
+INCIDENT_MAX_BYTES = 256 * 2**20
+INCIDENT_CAPTURE_BUDGET_S = 15.0
 
 # Monitoring.
 SCRAPE_INTERVAL_S = 5.0

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_GAVE_UP = 1  # vLLM kept failing after it had been started
 EXIT_USAGE = 2  # a bad command line, config file or value: nothing started
 EXIT_ENVIRONMENT = 3  # a pre-flight check on this machine failed: nothing started
+EXIT_NEEDS_A_PERSON = 4  # restarting cannot help (a lost GPU, stall after stall): reset the GPU or drain the node
 ARGPARSE_EXIT = 2  # what vLLM (and any argparse program) exits with when it rejects its command line
 
 

@@ -61,6 +61,11 @@ class StateLayout:
         return self.generated / "fleet" / "targets.json"
 
     @property
+    def incidents(self) -> Path:
+        """Incident bundles (launcher/incidents): the evidence of each crash, stall or failed probe."""
+        return self.root / "incidents"
+
+    @property
     def supervisor_state(self) -> Path:
         return self.root / "supervisor.json"
 

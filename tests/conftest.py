@@ -11,6 +11,9 @@ from tests.webhook_receiver import WebhookReceiver
 REPO = Path(__file__).resolve().parent.parent
 # Short, so that a frozen engine is caught within a test; long against a step of the tiny model (ms).
 SHARED_STALL_TIMEOUT_S = 8
+SHARED_OBJECTIVE_OPTIONS = ("--slo-ttft-threshold", "5", "--slo-itl-target", "0.95")
+# Idle moments between tests are long enough for canaries, so their series have data for the dashboards.
+SHARED_CANARY_INTERVAL_S = 10
 
 
 def pytest_collection_modifyitems(config, items):
@@ -89,7 +92,8 @@ def shared_webhook():
 def shared_server(tmp_path_factory, cache_home, shared_notify, shared_webhook):
     """One supervised vLLM for every test that only reads from it, started with the seed's flags, with a
     native Prometheus and Alertmanager beside it, a NOTIFY_SOCKET (systemd's part) and a webhook receiver
-    (a pager's) the tests own, a short stall timeout and a rules override with fast alerts."""
+    (a pager's) the tests own, a short stall timeout, a rules override with fast alerts and objectives of its
+    own (SHARED_OBJECTIVE_OPTIONS)."""
     workdir = tmp_path_factory.mktemp("shared-server")
     launcher = LauncherProcess(
         [
@@ -106,6 +110,10 @@ def shared_server(tmp_path_factory, cache_home, shared_notify, shared_webhook):
             shared_webhook.url("/heartbeat"),
             "--extra-rules",
             str(REPO / "tests" / "data" / "fast_alerts.yml"),
+            # Objectives other than the defaults, so that tests see them reach rules, dashboards and top.
+            *SHARED_OBJECTIVE_OPTIONS,
+            "--canary-interval",
+            str(SHARED_CANARY_INTERVAL_S),
         ],
         workdir,
         cache_home,

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from launcher.states import ChildStatus, EngineReport, SupervisorStatus
+from launcher.states import ChildStatus, EngineReport, IncidentNote, SupervisorStatus
 from launcher.supervision.status_file import write_status
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import Exposition
@@ -29,7 +29,8 @@ MASK = "<volatile>"
 # Families whose values are this machine's, or the clock's.
 VOLATILE_VALUES = re.compile(
     r"^(swm_host_\w+|swm_exporter_collector_duration_seconds|swm_exporter_\w+_timestamp_seconds"
-    r"|swm_gpu_xid_last_seen_timestamp_seconds|swm_supervisor_state_age_seconds|swm_vllm_last_\w+_timestamp_seconds)$"
+    r"|swm_gpu_xid_last_seen_timestamp_seconds|swm_supervisor_state_age_seconds|swm_vllm_last_\w+_timestamp_seconds"
+    r"|swm_canary_last_timestamp_seconds|swm_last_incident_timestamp_seconds)$"
 )
 # Families whose very series are this machine's (its network devices, its state dir's path): one line each.
 VOLATILE_SERIES = re.compile(r"^swm_host_(network_\w+|filesystem_\w+)$")
@@ -45,9 +46,29 @@ def _status(state_file: Path) -> None:
         running=2,
         waiting=1,
         missing_metrics=["vllm:renamed_in_a_new_version_total"],
+        canary_interval_s=60.0,
+        canaries_ok=3,
+        canaries_failed=1,
+        canary_last_at=now - 5,
+        canary_last_latency_s=0.125,
+        canary_last_outcome="ok",
     )
+    incident = IncidentNote(now - 30, "stalled", "/var/lib/serve-with-monitoring/incidents/20261204T120000Z-stalled")
     children = [
-        ChildStatus("vllm", "healthy", True, None, 1, -9, now - 60, now - 30, failures={"stalled": 1}, engine=engine),
+        ChildStatus(
+            "vllm",
+            "healthy",
+            True,
+            None,
+            1,
+            -9,
+            now - 60,
+            now - 30,
+            failures={"stalled": 1},
+            engine=engine,
+            incidents={"stalled": 1},
+            last_incident=incident,
+        ),
         ChildStatus("exporter", "healthy", False, None, 0, None, now - 60, now - 59),
     ]
     info = {"model_name": "tiny-llama", "stack": "native", **DEFAULT_OBJECTIVES.as_info()}

@@ -76,6 +76,7 @@ def test_the_unit_has_what_production_needs(tmp_path):
         "WatchdogSec=300",
         "Restart=on-failure",
         "KillMode=mixed",
+        "RestartPreventExitStatus=2 3 4",  # usage, pre-flight, and a person must act (a lost GPU)
         "TimeoutStartSec=3600",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import signal
 import sys
 
 from launcher.errors import EXIT_ENVIRONMENT, LauncherError, StopRequested, UsageError
@@ -22,6 +24,10 @@ def _configure_logging() -> None:
 
 _MOVED_MARK = "SWM_API_KEY_MOVED_FROM_ARGV"
 
+# What a shell reports for a tool killed by SIGPIPE (`seq 1000000 | head -1` under `set -o pipefail`):
+# the output was cut short, which 0 would hide and 1 (vLLM gave up, or unreachable for `top`) would blur.
+EXIT_STDOUT_CLOSED = 128 + signal.SIGPIPE
+
 
 def hide_api_key(argv: list[str]) -> None:
     """/proc/PID/cmdline is readable by every local user: a launcher given --api-key runs itself again
@@ -37,6 +43,28 @@ def hide_api_key(argv: list[str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, "-m", "launcher", *kept], environment)  # noqa: S606 - ourselves
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout's reader has gone (`| head` has read enough), as opposed to an EPIPE from a socket,
+    which is a real error to report."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _quit_quietly_on_closed_stdout() -> int:
+    """Like a Unix tool killed by SIGPIPE: no message. SIGPIPE itself stays ignored (Python's default):
+    its default action would also kill the launcher on any socket closed under it. devnull goes over
+    stdout so that the interpreter's last flush of what is still buffered does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_STDOUT_CLOSED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             from launcher.commands.bench import run_bench
 
             return run_bench(argv[1:])
+        if argv[:1] == ["incidents"]:
+            from launcher.commands.incidents import run_incidents
+
+            return run_incidents(argv[1:])
         hide_api_key(argv)  # the main job only: the subcommands above take no key to hide
         if os.environ.pop(_MOVED_MARK, None):
             logging.getLogger(__name__).warning(
@@ -87,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_code
     except OSError as error:  # a full disk, a read-only state dir: say what and where, in one line
+        if isinstance(error, BrokenPipeError) and _stdout_closed():
+            return _quit_quietly_on_closed_stdout()
         where = f" ({error.filename})" if error.filename else ""
         print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
         return EXIT_ENVIRONMENT
@@ -96,7 +130,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    try:
+        try:
+            code = main()
+        finally:  # also after argparse's --help, which exits: here a closed stdout can still be caught
+            sys.stdout.flush()
+    except BrokenPipeError:
+        code = _quit_quietly_on_closed_stdout()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from types import FrameType
 
 from launcher import defaults
 from launcher.addresses import host_port, is_exposed
-from launcher.errors import PreflightError, StopRequested
+from launcher.commands.vllm_evidence import evidence_sources, gpu_health, recorder, redacted_command
+from launcher.errors import EXIT_NEEDS_A_PERSON, PreflightError, StopRequested
 from launcher.preflight import check_model, check_port_free, check_state_dir
 from launcher.settings.command_line import CommandLine
 from launcher.settings.settings import Settings, load_settings
@@ -43,6 +44,8 @@ from launcher.vllm_server.tiny_model import default_model_dir
 from launcher.vllm_server.tiny_model_builder import ensure_tiny_model
 
 log = logging.getLogger(__name__)
+
+TERMINATION_LOG = "/dev/termination-log"  # Kubernetes' default terminationMessagePath
 
 
 def _cache_dir(layout: StateLayout) -> Path:
@@ -147,7 +150,20 @@ def serve(command_line: CommandLine) -> int:
         def supervise(spec: ChildSpec, echo_prefix: str = "") -> None:
             supervisor.add(SupervisedChild(spec, _policy(settings), guard, probes, settings.grace_period, echo_prefix))
 
-        supervise(VllmChild(invocation, timing, layout.log_file("vllm"), guard, settings.stall_timeout))
+        sources = evidence_sources(settings, layout, invocation, access)
+        supervise(
+            VllmChild(
+                invocation,
+                timing,
+                layout.log_file("vllm"),
+                guard,
+                settings.stall_timeout,
+                canary_interval_s=settings.canary_interval,
+                max_stall_restarts=settings.max_stall_restarts,
+                recorder=recorder(settings, sources, layout),
+                gpu_health=gpu_health(sources),
+            )
+        )
         urls = {"vllm": target.base_url}
         if not settings.no_exporter:
             supervise(exporter_child(settings, layout, access.exporter), "[exporter] ")
@@ -161,14 +177,30 @@ def serve(command_line: CommandLine) -> int:
             model_name=target.model_name or "",
             model=target.model or "",
             vllm_bin=invocation.argv[0],
+            vllm_version=invocation.vllm_version,
+            vllm_command=redacted_command(sources),
             stack=stack.mode,
             **settings.objectives.as_info(),
             **{f"{name}_url": url for name, url in {**urls, **stack.urls}.items()},
         )
         supervisor.on_ready.append(lambda: _announce(target.model_name, urls))
-        return supervisor.run()
+        code = supervisor.run()
+        if code == EXIT_NEEDS_A_PERSON and supervisor.outcome is not None:
+            _leave_termination_message(supervisor.outcome.message)
+        return code
     finally:
         guard.close()
+
+
+def _leave_termination_message(message: str) -> None:
+    """Kubernetes shows this file's text as the reason a container ended (kubectl describe pod): the pod fails
+    visibly, saying what a person must do. Elsewhere the file does not exist and nothing is written."""
+    path = Path(os.environ.get("SWM_TERMINATION_LOG", TERMINATION_LOG))
+    if path.exists():
+        try:
+            path.write_text(message[:4000] + "\n")
+        except OSError as error:
+            log.debug("cannot write %s: %s", path, error)
 
 
 def _warn_about_exposure(settings: Settings, target: VllmTarget, access: StackAccess) -> None:

@@ -82,6 +82,7 @@ def help_text() -> str:
         f"       {PROG} health [--state-dir]   exit 0 when the supervised vLLM answers /health",
         f"       {PROG} top [--state-dir] [--once [--json]]   a live view of the server, its GPUs, alerts",
         f"       {PROG} systemd-unit [MODEL] [options]   print a systemd unit for this command line",
+        f"       {PROG} incidents [show ID | capture] [--state-dir] [--json]   the incident bundles",
         "",
         "Runs `vllm serve MODEL ...` under supervision, with its monitoring beside it.",
         "Without MODEL it builds and serves a tiny local model (a demo that needs no GPU and no hub).",

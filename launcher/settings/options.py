@@ -13,6 +13,7 @@ from typing import Any
 
 from launcher import defaults
 from launcher.settings import value_parsers as parse
+from observability.exporter.collector_catalog import NAMES as COLLECTOR_NAMES
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,30 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "SECONDS",
     ),
     LauncherOption(
+        "--max-stall-restarts",
+        "exit 4 (a person must act) when vLLM stalls again after this many stall restarts in a row without"
+        " finishing a request; 0 never gives up that way",
+        parse.count,
+        defaults.MAX_STALL_RESTARTS,
+        "N",
+    ),
+    LauncherOption(
+        "--canary-interval",
+        "send one tiny completion after this long with nothing pending or finished, so that an engine that"
+        " froze while idle is caught; 0 disables",
+        parse.seconds,
+        defaults.CANARY_INTERVAL_S,
+        "SECONDS",
+    ),
+    LauncherOption(
+        "--incident-keep",
+        "keep the newest N incident bundles (STATE_DIR/incidents, taken at every crash, stall or failed probes);"
+        " 0 takes none",
+        parse.count,
+        defaults.INCIDENT_KEEP,
+        "N",
+    ),
+    LauncherOption(
         "--exporter-port",
         "port of the GPU/host exporter's /metrics",
         parse.port,
@@ -137,6 +162,24 @@ OPTIONS: tuple[LauncherOption, ...] = (
         metavar="FILE",
     ),
     LauncherOption("--no-exporter", "do not run the GPU/host exporter", default=False),
+    LauncherOption(
+        "--no-exporter-collector",
+        f"turn off one of the exporter's collectors (repeatable): {', '.join(COLLECTOR_NAMES)};"
+        " the exporter gets --no-collector.NAME",
+        parse.choice(*COLLECTOR_NAMES),
+        (),
+        "NAME",
+        repeatable=True,
+    ),
+    LauncherOption(
+        "--exporter-collector",
+        "turn one of the exporter's collectors back on (repeatable); all are on by default, and the command"
+        " line overrides --config one collector at a time",
+        parse.choice(*COLLECTOR_NAMES),
+        (),
+        "NAME",
+        repeatable=True,
+    ),
     LauncherOption(
         "--stack",
         "Prometheus and Grafana: docker (compose), native (binaries as children), none, or auto",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from launcher.settings.collector_switches import merge_collector_switches
 from launcher.settings.command_line import CommandLine
 from launcher.settings.config_file import ConfigFile, load_config_file
 from launcher.settings.options import OPTIONS
@@ -24,11 +25,16 @@ class Settings:
     health_interval: float
     health_failures: int
     stall_timeout: float
+    max_stall_restarts: int
+    canary_interval: float
+    incident_keep: int
     allow_usage_stats: bool
     exporter_port: int
     exporter_host: str
     collect_interval: float
     no_exporter: bool
+    no_exporter_collector: tuple[str, ...]
+    exporter_collector: tuple[str, ...]
     stack: str
     keep_stack: bool
     prometheus_port: int
@@ -70,6 +76,7 @@ def merge_settings(command_line: CommandLine, config: ConfigFile | None = None) 
     values: dict[str, Any] = {option.dest: option.default for option in OPTIONS if option.dest != "config"}
     values.update(config.launcher)
     values.update({key: value for key, value in command_line.launcher.items() if key != "config"})
+    values.update(merge_collector_switches(config.launcher, command_line.launcher, config.path))
     if values.get("state_dir") is None:
         values["state_dir"] = default_state_dir()
     values["state_dir"] = Path(values["state_dir"]).expanduser().absolute()

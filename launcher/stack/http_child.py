@@ -9,7 +9,7 @@ from pathlib import Path
 from launcher import defaults
 from launcher.errors import ARGPARSE_EXIT
 from launcher.http_probe import http_status
-from launcher.supervision.child_spec import Probe, Timing
+from launcher.supervision.child_spec import Incident, Probe, Timing
 from launcher.supervision.restart_policy import Exit
 
 # Every 10 s, as for Prometheus and Alertmanager: a frozen helper is restarted within about 20 s (three
@@ -72,3 +72,12 @@ class HttpChild:
         if not exit.ever_healthy and exit.code == ARGPARSE_EXIT:
             return f"{self.display_name} rejected its command line (exit 2); see {self.log_path}"
         return None
+
+    def escalation(self, exit: Exit) -> str | None:
+        return None
+
+    def record_incident(self, pid: int | None, incident: Incident) -> Path | None:
+        return None  # a helper's restart needs no bundle: its log and the status file tell enough
+
+    def became_healthy(self) -> None:
+        pass

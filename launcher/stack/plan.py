@@ -33,6 +33,7 @@ from launcher.stack.docker import (
 from launcher.stack.files import compose_file
 from launcher.stack.grafana_child import find_grafana, grafana_child, grafana_url
 from launcher.stack.grafana_credentials import GrafanaCredentials, describe, ensure_admin_password
+from launcher.stack.grafana_dashboards import write_dashboards
 from launcher.stack.prometheus_child import prometheus_child, prometheus_url, write_native_config
 from launcher.stack.prometheus_rules import check_extra_rules, check_objectives, write_rules
 from launcher.stack.secured_endpoint import OPEN, StackAccess
@@ -138,13 +139,14 @@ def plan_stack(settings: Settings, layout: StateLayout, access: StackAccess = OP
         compose = compose_file()
         if compose is None:
             raise PreflightError(
-                "--stack docker needs deploy/docker-compose.yaml (a source checkout or the image), "
+                "--stack docker needs deploy/docker-compose.yaml (a source checkout, or an installed wheel's copy), "
                 "or SWM_COMPOSE_FILE pointing at it"
             )
         if not docker_engine_answers():
             raise PreflightError("--stack docker: no Docker engine answers `docker info`")
         _check_ports(settings, grafana=True, alertmanager=True)
         write_rules(settings, layout)
+        write_dashboards(settings, layout)
         write_config(settings, layout, for_container=True)
         write_compose_prometheus_config(layout, access)
         plan = StackPlan("docker", credentials=ensure_admin_password(layout.root))
@@ -186,6 +188,7 @@ def plan_stack(settings: Settings, layout: StateLayout, access: StackAccess = OP
         write_config(settings, layout)
         plan.alertmanager = alertmanager_address(settings)
     write_native_config(settings, layout, access)
+    dashboards = write_dashboards(settings, layout)
     plan.children.append(prometheus_child(settings, layout, prometheus, access))
     plan.urls["prometheus"] = prometheus_url(settings, access)
     plan.announcements["prometheus"] = [f"Prometheus ready at {plan.urls['prometheus']}"]
@@ -201,8 +204,9 @@ def plan_stack(settings: Settings, layout: StateLayout, access: StackAccess = OP
         _announce_receivers(settings, plan)
     if grafana is None:
         log.info(
-            "no grafana binary on PATH: running Prometheus only (the dashboards are in "
-            "observability/grafana/dashboards; `--stack docker` runs Grafana in a container)"
+            "no grafana binary on PATH: running Prometheus only (the dashboards, with this run's objectives, are "
+            "in %s for a Grafana of your own; `--stack docker` runs Grafana in a container)",
+            dashboards,
         )
     else:
         plan.credentials = ensure_admin_password(layout.root)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from launcher.states import EngineReport
+from launcher.states import EngineReport, Transition
 from launcher.supervision.restart_policy import Exit
 
 
@@ -18,6 +18,16 @@ class Probe:
     immediate: bool = False  # restart now rather than after `health_failures` misses in a row
     cause: str = "unhealthy"  # counted per child in the status file: unhealthy, engine_lost, stalled ...
     stalled: bool = False  # alive and answering, but its work does not move: shown as the state "stalled"
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An unplanned event, as the supervisor saw it: what evidence the child's spec takes of it is its own."""
+
+    reason: str  # exited, engine_lost, stalled, unhealthy, startup_timeout, gave_up, gpu_failed, on_demand
+    detail: str
+    at: float  # Unix time of the event
+    transitions: tuple[Transition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,17 @@ class ChildSpec(Protocol):
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         """A reason when this exit means restarting is pointless (for example, rejected arguments)."""
+
+    def escalation(self, exit: Exit) -> str | None:
+        """Asked before every restart: a reason when restarting cannot help and a person must act (a GPU that
+        is lost or needs a reset, stall after stall). The launcher then stops with EXIT_NEEDS_A_PERSON."""
+
+    def record_incident(self, pid: int | None, incident: Incident) -> Path | None:
+        """Runs on the supervisor's loop at an unplanned event, before anything of the child is killed, within a
+        time budget of its own: takes the evidence and says where it went (None: nothing taken)."""
+
+    def became_healthy(self) -> None:
+        """Runs each time the child becomes healthy, the first time after a restart included."""
 
     def engine_report(self) -> EngineReport | None:
         """What the child's own metrics say of its progress, for the status file; None for a plain helper."""

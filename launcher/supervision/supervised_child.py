@@ -20,12 +20,13 @@ import signal
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 from launcher import defaults
-from launcher.errors import ARGPARSE_EXIT, EXIT_GAVE_UP
-from launcher.states import State, transition_allowed
+from launcher.errors import ARGPARSE_EXIT, EXIT_GAVE_UP, EXIT_NEEDS_A_PERSON
+from launcher.states import IncidentNote, State, Transition, transition_allowed
 from launcher.supervision.child_process import ChildProcess
-from launcher.supervision.child_spec import ChildSpec, Probe
+from launcher.supervision.child_spec import ChildSpec, Incident, Probe
 from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.probe_runner import ProbeRunner, run_with_deadline
 from launcher.supervision.restart_policy import Exit, RestartPolicy
@@ -40,6 +41,9 @@ _PROBE_DEADLINE_S = 2 * defaults.HEALTH_TIMEOUT_S + 5.0
 _STRAGGLER_GRACE_S = 5.0  # after the main process exits on its own, for the rest of its group
 _FORGET_TIMEOUT_S = 2.0
 _RUNNING = (State.STARTING, State.HEALTHY, State.UNHEALTHY)
+_TRANSITIONS_KEPT = 30  # enough to see a crash loop's pattern in a bundle
+# Exporter collection, a scrape, the alert groups' evaluation and Alertmanager's group wait, with room to spare.
+ESCALATION_LINGER_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class Outcome:
 
     message: str
     exit_code: int
+    # After which the launcher exits: EXIT_NEEDS_A_PERSON keeps the monitoring up this long first, so that the
+    # alert about it goes out through Prometheus and Alertmanager before they stop too.
+    linger_s: float = 0.0
 
 
 def describe_code(code: int | None) -> str:
@@ -87,6 +94,10 @@ class SupervisedChild:
         self.ever_ready = False
         self.reason = ""  # why it is not healthy, while it is not
         self.failures: collections.Counter[str] = collections.Counter()  # cause -> count
+        self.incidents: collections.Counter[str] = collections.Counter()  # reason -> bundles written
+        self.last_incident: IncidentNote | None = None
+        self.transitions: collections.deque[Transition] = collections.deque(maxlen=_TRANSITIONS_KEPT)
+        self._evidence: Path | None = None  # the bundle of the event being handled, named when restarting
         self._run_was_healthy = False
         self._next_start_at = 0.0
         self._next_probe_at = 0.0
@@ -116,8 +127,27 @@ class SupervisedChild:
                 self.spec.display_name,
                 stack_info=True,
             )
+        self.transitions.append(Transition(time.time(), self.state.value, state.value, self.reason))
         self.state = state
         self.changed = True
+
+    def _record_incident(self, reason: str, detail: str) -> None:
+        """The evidence, taken now: before anything is killed, and before the restart it would delay (the spec
+        bounds its own time)."""
+        pid = self.process.pid if self.process is not None else None
+        incident = Incident(reason, detail, time.time(), tuple(self.transitions))
+        try:
+            bundle = self.spec.record_incident(pid, incident)
+        except Exception:  # a broken capture must not cost the restart
+            log.exception("taking the incident bundle of %s failed", self.spec.display_name)
+            return
+        if bundle is None:
+            return
+        self._evidence = bundle
+        self.incidents[reason] += 1
+        self.last_incident = IncidentNote(incident.at, reason, str(bundle), detail)
+        self.changed = True
+        log.warning("%s: incident bundle %s", self.spec.display_name, bundle)
 
     def start(self, now: float) -> None:
         self.process = ChildProcess(
@@ -362,6 +392,7 @@ class SupervisedChild:
             log.info("%s is healthy again", self.spec.display_name)
         self.reason = ""
         self._set_state(State.HEALTHY)
+        self.spec.became_healthy()
 
     # -- stopping --------------------------------------------------------------------------------
 
@@ -404,6 +435,7 @@ class SupervisedChild:
         assert self.process is not None
         tail = self.process.last_meaningful_line()
         log.warning("%s %s; stopping it", self.spec.display_name, reason)
+        self._record_incident(cause, reason)
         exit = Exit(code=None, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy, cause=cause)
         self._stop_for_restart(now, exit, self._grace, State.STALLED if stalled else State.STOPPING)
 
@@ -416,6 +448,7 @@ class SupervisedChild:
         if not self._run_was_healthy:
             reason += " without becoming healthy"
         exit = Exit(code=code, reason=f"{reason}; last output: {tail}", ever_healthy=self._run_was_healthy)
+        self._record_incident(exit.cause, f"{self.spec.display_name} {reason}")
         # Whatever is left of its group (an EngineCore, say) gets a short grace, then goes too.
         self._stop_for_restart(now, exit, min(self._grace, _STRAGGLER_GRACE_S), State.STOPPING)
 
@@ -431,6 +464,10 @@ class SupervisedChild:
         fatal = self.spec.fatal_exit_reason(exit)
         if fatal:
             self._give_up(fatal, ARGPARSE_EXIT if exit.code == ARGPARSE_EXIT else EXIT_GAVE_UP)
+            return
+        escalation = self.spec.escalation(exit)
+        if escalation:
+            self._escalate(escalation)
             return
         if self._policy.same_failure_twice(exit):
             self._give_up(
@@ -451,19 +488,39 @@ class SupervisedChild:
         delay = self._policy.backoff_s(now)
         self._policy.record_restart(now)
         self.restarts_total += 1
+        evidence, self._evidence = self._evidence, None
         log.warning(
-            "%s %s; restarting in %.0f s (restart %d of %d allowed within %.0f s)",
+            "%s %s; restarting in %.0f s (restart %d of %d allowed within %.0f s)%s",
             self.spec.display_name,
             exit.reason,
             delay,
             self._policy.restarts_in_window(now),
             self._policy.max_restarts,
             self._policy.window_s,
+            f"; evidence in {evidence}" if evidence else "",
         )
         self._next_start_at = now + delay
         self._set_state(State.BACKOFF)
 
     def _give_up(self, message: str, exit_code: int) -> None:
+        self._evidence = None
+        self._record_incident("gave_up", message)
+        if self._evidence is not None:
+            message += f" Evidence in {self._evidence}"
         log.error("%s", message)
         self.outcome = Outcome(message, exit_code)
         self._set_state(State.FAILED)
+
+    def _escalate(self, why: str) -> None:
+        """Restarting cannot help: no restart, a bundle, the gpu-failed state, and the launcher's exit 4."""
+        self._evidence = None
+        self.reason = why
+        self._record_incident("gpu_failed", why)
+        message = (
+            f"{self.spec.display_name} is not restarted: {why}. A person must act: reset the GPU "
+            "(nvidia-smi --gpu-reset, or a reboot) or drain the node"
+            + (f". Evidence in {self._evidence}" if self._evidence else "")
+        )
+        log.critical("%s", message)
+        self.outcome = Outcome(message, EXIT_NEEDS_A_PERSON, linger_s=ESCALATION_LINGER_S)
+        self._set_state(State.GPU_FAILED)

@@ -25,7 +25,7 @@ from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.repeated_warning import RepeatedWarning
 from launcher.supervision.sd_notify import SystemdNotifier
 from launcher.supervision.status_file import write_status
-from launcher.supervision.supervised_child import SupervisedChild
+from launcher.supervision.supervised_child import Outcome, SupervisedChild
 from launcher.supervision.wakeups import Wakeups, next_on_grid
 from launcher.supervision.zombie_reaper import reap_orphans
 
@@ -107,6 +107,7 @@ class Supervisor:
         self._children_announced: set[str] = set()
         self._handlers_installed = False
         self.is_init = os.getpid() == 1  # a container's ENTRYPOINT without an init: orphans are ours to reap
+        self.outcome: Outcome | None = None  # why it gave up on its critical child, when it did
 
     def add(self, child: SupervisedChild) -> SupervisedChild:
         self.children.append(child)
@@ -166,11 +167,13 @@ class Supervisor:
                         break
                     child.tick(now)
                 self._housekeeping(now)
-                failed = [child for child in self.critical if child.state == State.FAILED]
+                failed = [child for child in self.critical if child.state in (State.FAILED, State.GPU_FAILED)]
                 self._after_tick(now)
                 if failed:
-                    outcome = failed[0].outcome
+                    outcome = self.outcome = failed[0].outcome
                     exit_code = outcome.exit_code if outcome else EXIT_GAVE_UP
+                    if outcome is not None and outcome.linger_s > 0:
+                        self._linger(outcome.linger_s)
                     break
                 if self._stop_requested.is_set():
                     break
@@ -178,6 +181,19 @@ class Supervisor:
         finally:
             self.shutdown()  # whatever happened above, the children get their grace period
         return exit_code
+
+    def _linger(self, seconds: float) -> None:
+        """The critical child is gone for good, and a person must act: the other children (the exporter,
+        Prometheus, Alertmanager) go on a moment, so that the alert saying so reaches its receivers."""
+        log.warning("keeping the monitoring up %.0f s so that the alert goes out; then exiting", seconds)
+        until = time.monotonic() + seconds
+        while not self._stop_requested.is_set() and (now := time.monotonic()) < until:
+            for child in self.children:
+                child.tick(now)
+            self._housekeeping(now)
+            self._after_tick(now)
+            due = min([child.wake_at(now) for child in self.children] + [self._next_publish_at, until])
+            self.wakeups.wait(due - time.monotonic(), [fd for child in self.children for fd in child.wait_fds()])
 
     def _sleep(self, now: float) -> None:
         due = min(
@@ -261,6 +277,9 @@ class Supervisor:
                     reason=child.reason,
                     failures=dict(child.failures),
                     engine=child.spec.engine_report(),
+                    incidents=dict(child.incidents),
+                    last_incident=child.last_incident,
+                    transitions=list(child.transitions),
                 )
                 for child in self.children
             ],

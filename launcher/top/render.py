@@ -85,6 +85,11 @@ def render(snap: Snapshot, width: int) -> RenderableType:
         parts.extend([head, Text.assemble("server    ", status)])
     if server.get("reason"):
         parts.append(Text(f"last: {server['reason']}"[: width - 1], style="yellow"))
+    incident = server.get("last_incident")
+    if incident:
+        ago = _duration(snap.at - incident["at"])
+        text = f"incident  {incident['reason']} {ago} ago: {incident['bundle']}"
+        parts.append(Text(text[: width - 1], style="yellow" if snap.at - incident["at"] < 900 else ""))
     for problem in snap.waiting_for:
         parts.append(Text(f"waiting for: {problem}"[: width - 1], style="yellow"))
 

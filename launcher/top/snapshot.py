@@ -260,6 +260,7 @@ def _server_and_helpers(snap: Snapshot, reading: Reading) -> None:
             restarts=vllm.restarts_total,
             last_exit_code=vllm.last_exit_code,
             reason=vllm.reason or vllm.message or "",
+            last_incident=asdict(vllm.last_incident) if vllm.last_incident else None,
         )
     for name in ("exporter", "prometheus", "alertmanager", "grafana", "stack"):
         child = status.child(name)

@@ -8,6 +8,7 @@ import shutil
 import stat
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -15,11 +16,14 @@ import psutil
 from launcher import defaults
 from launcher.errors import ARGPARSE_EXIT
 from launcher.http_probe import http_get_text, http_status
+from launcher.incidents.capture import Evidence, IncidentRecorder
+from launcher.incidents.gpu_health import GpuHealth
 from launcher.states import EngineReport
-from launcher.supervision.child_spec import Probe, Timing
+from launcher.supervision.child_spec import Incident, Probe, Timing
 from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.process_groups import live_pids
 from launcher.supervision.restart_policy import Exit
+from launcher.vllm_server.canary import Canary
 from launcher.vllm_server.command import VllmInvocation
 from launcher.vllm_server.lingering_front_end import FRONT_END_ONLY, LingeringFrontEnd
 from launcher.vllm_server.metric_drift import missing_names, watched_vllm_names
@@ -83,6 +87,10 @@ class VllmChild:
         guard: OrphanGuard,
         stall_timeout_s: float = defaults.STALL_TIMEOUT_S,
         watched_metrics: frozenset[str] | None = None,
+        canary_interval_s: float = 0.0,
+        max_stall_restarts: int = defaults.MAX_STALL_RESTARTS,
+        recorder: IncidentRecorder | None = None,
+        gpu_health: GpuHealth | None = None,
     ) -> None:
         self.invocation = invocation
         self.timing = timing
@@ -104,6 +112,22 @@ class VllmChild:
         # vLLM checks the key on /v1 only today; sent anyway, so a vLLM that guards more still answers.
         key = invocation.target.api_key
         self._authorization = f"Bearer {key}" if key else None
+        self._recorder = recorder
+        self._gpu_health = gpu_health
+        self._max_stall_restarts = max_stall_restarts
+        self._last_page: tuple[str, float] | None = None  # the last /metrics text read, and when
+        self._run_finished_requests = False
+        self._last_run_finished_requests = False
+        self._previous_was_stall = False
+        self._stalls_in_a_row = 0  # stall restarts whose next run stalled again before finishing a request
+        # Without stall detection a canary could not be judged: it is off then.
+        self._canary = Canary(
+            invocation.target.base_url,
+            invocation.target.model_name or "",
+            self._authorization,
+            canary_interval_s if stall_timeout_s > 0 else 0.0,
+            timeout_s=stall_timeout_s + defaults.HEALTH_TIMEOUT_S,
+        )
 
     def argv(self) -> tuple[str, ...]:
         return self.invocation.argv
@@ -142,6 +166,8 @@ class VllmChild:
             self._progress.reset()
             self._missing_metrics = None
             self._reported_asleep = False
+            self._last_run_finished_requests, self._run_finished_requests = self._run_finished_requests, False
+        self._canary.reset()
         removed = unlink_all(leftovers | set(orphaned_since(self._run_started_at)))
         if removed:
             log.info("removed %d shared memory file(s) the stopped vLLM left in /dev/shm", len(removed))
@@ -221,10 +247,16 @@ class VllmChild:
         page = parse_metrics_page(text, with_names=not drift_checked) if text is not None else None
         if page is None:
             log.debug("vLLM's /metrics could not be read; no verdict on progress this time")
-        elif not drift_checked:
-            self._check_drift(page)
+        else:
+            assert text is not None
+            if not drift_checked:
+                self._check_drift(page)
+            self._canary.observe(page, time.monotonic())
         with self._lock:
-            verdict = self._progress.observe(page, time.monotonic(), time.time())
+            if page is not None:
+                self._last_page = (text or "", time.time())
+                self._run_finished_requests |= page.requests_finished > 0
+            verdict = self._progress.observe(page, time.monotonic(), time.time(), self._canary.in_flight())
         if verdict.stalled:
             return Probe(False, "stalled: " + verdict.detail, immediate=True, cause="stalled", stalled=True)
         if verdict.asleep_with_work and not self._reported_asleep:
@@ -255,18 +287,64 @@ class VllmChild:
         with self._lock:
             summary = self._progress.summary()
             missing = None if self._missing_metrics is None else list(self._missing_metrics)
-        if summary is None:
-            return EngineReport(stall_timeout_s=self._progress.stall_timeout_s, missing_metrics=missing)
-        return EngineReport(
+        canary = self._canary.report()
+        known = EngineReport(
             stall_timeout_s=self._progress.stall_timeout_s,
+            missing_metrics=missing,
+            canary_interval_s=self._canary.interval_s,
+            canaries_ok=canary.ok,
+            canaries_failed=canary.failed,
+            canary_last_at=canary.last_at,
+            canary_last_latency_s=canary.last_latency_s,
+            canary_last_outcome=canary.last_outcome,
+        )
+        if summary is None:
+            return known
+        return replace(
+            known,
             checked_at=summary.checked_at,
             last_progress_at=summary.last_progress_at,
             last_token_at=summary.last_token_at,
             running=summary.running,
             waiting=summary.waiting,
             asleep=summary.asleep,
-            missing_metrics=missing,
         )
+
+    # -- incidents and escalation ----------------------------------------------------------------
+
+    def record_incident(self, pid: int | None, incident: Incident) -> Path | None:
+        if self._recorder is None:
+            return None
+        with self._lock:
+            page = self._last_page
+        evidence = Evidence(
+            root_pid=pid if pid is not None and _running(pid) else None,
+            group_pids=live_pids(pid) if pid is not None else [],
+            metrics_page=page[0] if page else None,
+            metrics_read_at=page[1] if page else None,
+        )
+        return self._recorder.record(incident, evidence)
+
+    def became_healthy(self) -> None:
+        if self._recorder is not None:
+            self._recorder.mark_healthy_again(time.time())
+
+    def escalation(self, exit: Exit) -> str | None:
+        """Stall after stall with nothing finished in between, or a GPU that needs a reset: restarting won't help."""
+        if exit.cause == "stalled":
+            again = self._previous_was_stall and not self._last_run_finished_requests
+            self._stalls_in_a_row = self._stalls_in_a_row + 1 if again else 0
+            self._previous_was_stall = True
+            if 0 < self._max_stall_restarts <= self._stalls_in_a_row:
+                return (
+                    f"vLLM stalled again after {self._stalls_in_a_row} stall restart(s) in a row without finishing "
+                    "a request (--max-stall-restarts): a hang that survives restarts, such as a wedged GPU or "
+                    "NCCL communicator"
+                )
+        else:
+            self._previous_was_stall = False
+            self._stalls_in_a_row = 0
+        return self._gpu_health.needs_a_person() if self._gpu_health is not None else None
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         if not exit.ever_healthy and exit.code == ARGPARSE_EXIT:

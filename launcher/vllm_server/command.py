@@ -37,6 +37,7 @@ class VllmInvocation:
     ipc_dir: Path  # vLLM's unix sockets: inside scratch unless that path is too long for a socket
     multiproc_dir: Path | None  # PROMETHEUS_MULTIPROC_DIR, wiped before each start
     uses_tiny_model: bool
+    vllm_version: str = ""
 
 
 def _with_defaults(args: tuple[str, ...], extra: tuple[str, ...], capabilities: VllmCapabilities) -> tuple[str, ...]:
@@ -169,4 +170,5 @@ def plan_vllm(
         ipc_dir=ipc_dir_for(scratch),
         multiproc_dir=multiproc_dir,
         uses_tiny_model=uses_tiny_model,
+        vllm_version=capabilities.version,
     )

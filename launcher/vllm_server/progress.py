@@ -78,17 +78,25 @@ class ProgressWatch:
     def summary(self) -> ProgressSummary | None:
         return self._summary
 
-    def observe(self, page: MetricsPage | None, now: float, wall: float) -> ProgressVerdict:
+    def observe(
+        self, page: MetricsPage | None, now: float, wall: float, canary_pending: bool = False
+    ) -> ProgressVerdict:
+        """`canary_pending`: the launcher's own canary request is in flight, which the engine's gauges of a
+        frozen engine cannot show: it counts as pending work."""
         if page is None:
             return ProgressVerdict()  # /metrics unreadable: that alone is not a stall
         named = len(page.engines) > 1
-        verdicts = [self._observe_engine(reading, now, wall, named) for reading in page.engines.values()]
+        verdicts = [
+            self._observe_engine(reading, now, wall, named, canary_pending) for reading in page.engines.values()
+        ]
         self._summarise(page, wall)
         return next((v for v in verdicts if v.stalled), None) or next(
             (v for v in verdicts if v.asleep_with_work), ProgressVerdict()
         )
 
-    def _observe_engine(self, reading: EngineReading, now: float, wall: float, named: bool) -> ProgressVerdict:
+    def _observe_engine(
+        self, reading: EngineReading, now: float, wall: float, named: bool, canary_pending: bool
+    ) -> ProgressVerdict:
         signature = reading.signature()
         tokens = reading.value(GENERATION_TOKENS)
         track = self._tracks.get(reading.engine)
@@ -101,7 +109,8 @@ class ProgressWatch:
         moved = signature != track.signature
         track.signature = signature
         # Idle is fine, and so is asleep: the timeout counts from the moment work waits on an awake engine.
-        if moved or not reading.pending or reading.asleep:
+        pending = reading.pending or canary_pending
+        if moved or not pending or reading.asleep:
             track.last_progress_at = now
             track.last_progress_wall = wall
         if reading.asleep and reading.pending:
@@ -117,7 +126,8 @@ class ProgressWatch:
         else:
             token = f"no token since {clock_time(track.watched_since_wall)}"
         where = f" on engine {reading.engine}" if named else ""
-        detail = f"no progress{where} for {still_for:.0f} s with {self._work(reading)}; {token}"
+        canary = "" if reading.pending else " and the launcher's canary request pending"
+        detail = f"no progress{where} for {still_for:.0f} s with {self._work(reading)}{canary}; {token}"
         return ProgressVerdict(stalled=True, detail=detail)
 
     @staticmethod

@@ -42,6 +42,28 @@ ROWS = (
         ),
     ),
     Row(
+        "Incidents and the canary",
+        (
+            Panel(
+                "Incidents (last 24 hours)",
+                q.INCIDENTS_24H,
+                "stat",
+                width=6,
+                thresholds=((1, "orange"),),
+                description="Unplanned events the launcher took a bundle of, by reason (alert VllmIncident); "
+                "`serve-with-monitoring incidents` on the host lists them.",
+            ),
+            Panel(
+                "Canary completions (last hour)",
+                q.CANARY_OUTCOMES,
+                width=9,
+                description="One-token completions the launcher sends an idle server: a synthetic availability "
+                "signal (alert VllmCanaryFailing on errors; a hung one is a stall).",
+            ),
+            Panel("Canary latency", q.CANARY_LATENCY, unit="s", width=9),
+        ),
+    ),
+    Row(
         "Notifications (Alertmanager)",
         (
             Panel("Notifications sent", q.NOTIFICATIONS_SENT, unit="ops", width=12),

@@ -218,6 +218,12 @@ EXPORTER_ERRORS = (Query("increase(swm_exporter_collector_errors_total[1h])", "{
 NVML_UP = (Query("swm_nvml_up", "{{hostname}}"),)
 SCRAPE_DURATION = (Query("scrape_duration_seconds", "{{job}} {{instance}}"),)
 SUPERVISOR_STATE_AGE = (Query("swm_supervisor_state_age_seconds", "{{instance}}"),)
+# Incident bundles and the canary: 0 rather than "no data" on a host that has had none.
+INCIDENTS_24H = (Query("sum by (reason) (increase(swm_incidents_total[24h])) or vector(0)", "{{reason}}"),)
+CANARY_OUTCOMES = (
+    Query("sum by (instance, outcome) (increase(swm_canary_requests_total[1h]))", "{{outcome}} {{instance}}"),
+)
+CANARY_LATENCY = (Query("swm_canary_last_latency_seconds", "{{child}} {{instance}}"),)
 STATE_DIR_DISK_FREE = (
     Query("swm_host_filesystem_free_bytes / swm_host_filesystem_size_bytes", "{{hostname}} {{path}}"),
 )

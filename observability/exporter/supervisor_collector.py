@@ -115,6 +115,7 @@ class SupervisorCollector:
                 [([child.name, cause], float(n)) for child in children for cause, n in sorted(child.failures.items())],
             ),
             *_engine_families(children),
+            *_incident_families(children),
         ]
 
 
@@ -140,10 +141,52 @@ def _engine_families(children: list[ChildStatus]) -> list[Metric]:
             ("child",),
             [([name], report.last_token_at) for name, report in engines if report.last_token_at is not None],
         ),
+        counter(
+            "swm_canary_requests",
+            "The launcher's canary completions, sent while the server is idle, by outcome (ok, failed).",
+            ("child", "outcome"),
+            [
+                ([name, outcome], float(count))
+                for name, report in engines
+                if report.canary_interval_s > 0
+                for outcome, count in (("ok", report.canaries_ok), ("failed", report.canaries_failed))
+            ],
+        ),
+        gauge(
+            "swm_canary_last_latency_seconds",
+            "How long the last canary completion took.",
+            ("child",),
+            [([name], report.canary_last_latency_s) for name, report in engines if report.canary_last_latency_s],
+        ),
+        gauge(
+            "swm_canary_last_timestamp_seconds",
+            "When the last canary completion finished (Unix time).",
+            ("child",),
+            [([name], report.canary_last_at) for name, report in engines if report.canary_last_at is not None],
+        ),
         gauge(
             "swm_vllm_metric_missing",
             "1 for each vllm: metric the shipped dashboards or rules use that the running vLLM does not export.",
             ("child", "name"),
             [([name, missing], 1.0) for name, report in engines for missing in report.missing_metrics or []],
+        ),
+    ]
+
+
+def _incident_families(children: list[ChildStatus]) -> list[Metric]:
+    """Incident bundles the launcher wrote (launcher/incidents), so that every incident reaches a person."""
+    last = [(child.name, child.last_incident) for child in children if child.last_incident is not None]
+    return [
+        counter(
+            "swm_incidents",
+            "Unplanned events the launcher took an incident bundle of, by reason.",
+            ("child", "reason"),
+            [([child.name, reason], float(n)) for child in children for reason, n in sorted(child.incidents.items())],
+        ),
+        gauge(
+            "swm_last_incident_timestamp_seconds",
+            "When the child's last incident happened (Unix time), with its reason and where its bundle is.",
+            ("child", "reason", "bundle"),
+            [([name, note.reason, note.bundle], note.at) for name, note in last],
         ),
     ]

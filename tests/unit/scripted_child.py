@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.supervision.child_spec import Probe, Timing
+from launcher.supervision.child_spec import Incident, Probe, Timing
 from launcher.supervision.restart_policy import Exit
 
 FAST = Timing(startup_timeout_s=10, health_interval_s=0.1, health_failures=2, startup_probe_interval_s=0.05)
@@ -95,3 +95,12 @@ class ScriptedChild:
 
     def fatal_exit_reason(self, exit: Exit) -> str | None:
         return "rejected its arguments" if exit.code == 2 and not exit.ever_healthy else None
+
+    def escalation(self, exit: Exit) -> str | None:
+        return None
+
+    def record_incident(self, pid: int | None, incident: Incident) -> Path | None:
+        return None
+
+    def became_healthy(self) -> None:
+        pass

@@ -5,8 +5,10 @@ import math
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from launcher.states import SupervisorStatus
+from launcher.states import ChildStatus, IncidentNote, SupervisorStatus
+from launcher.top.render import render
 from launcher.top.snapshot import History, quantile
 from launcher.top.sources import Reading, parse_samples
 from observability.slo_objectives import DEFAULT_OBJECTIVES
@@ -81,3 +83,15 @@ def _ttft_buckets(page: str) -> dict[float, float]:
     for labels, value in parse_samples(page)["vllm:time_to_first_token_seconds_bucket"]:
         found[float(labels["le"])] = found.get(float(labels["le"]), 0.0) + value
     return found
+
+
+def test_the_last_incident_is_shown_with_its_bundle():
+    note = IncidentNote(995.0, "stalled", "/state/incidents/20261204T120000Z-stalled", "no progress for 8 s")
+    child = ChildStatus("vllm", "healthy", True, 1, 1, None, 900.0, 990.0, last_incident=note)
+    status = SupervisorStatus(launcher_pid=1, updated_at=0.0, children=[child])
+    snap = History(window_s=60).snapshot(Reading(at=1000.0, status=status, vllm=parse_samples(PAGE)))
+    assert snap.server["last_incident"]["bundle"] == note.bundle
+    screen = render(snap, 80)
+    text = Console(width=80, no_color=True, record=True)
+    text.print(screen)
+    assert "incident  stalled 0m05s ago: /state/incidents/20261204T120000Z-stalled" in text.export_text()
