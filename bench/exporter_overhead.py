@@ -26,7 +26,7 @@ import psutil
 from bench.stats import log_round, machine, percentile, summary
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import choose_encoder
-from tests.standins.standin_gpu_exporter import standin_with
+from tests.support.standins.standin_gpu_exporter import standin_with
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,7 @@ def scrape_latency_and_rss(gpu_count: int, scrapes: int) -> dict[str, float]:
         [
             sys.executable,
             "-m",
-            "tests.standins.standin_gpu_exporter",
+            "tests.support.standins.standin_gpu_exporter",
             str(port),
             "--gpus",
             str(gpu_count),

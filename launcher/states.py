@@ -60,6 +60,10 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 
+# States a child never leaves: the launcher gives up on it (and exits, for a critical one).
+FINAL = frozenset(state for state, onward in TRANSITIONS.items() if not onward)
+
+
 def transition_allowed(old: State, new: State) -> bool:
     return old == new or new in TRANSITIONS[old]
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.launcher_process import LauncherProcess
-from tests.notify_listener import NotifyListener
-from tests.webhook_receiver import WebhookReceiver
+from tests.support.launcher_process import LauncherProcess
+from tests.support.notify_listener import NotifyListener
+from tests.support.webhook_receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parent.parent
 # Short, so that a frozen engine is caught within a test; long against a step of the tiny model (ms).
@@ -17,13 +17,14 @@ SHARED_CANARY_INTERVAL_S = 10
 
 
 def pytest_collection_modifyitems(config, items):
-    """Unit tests first; then tests that start their own vLLM; the shared server only after them.
+    """By markers, not by where a test lives: tests that need no vLLM first (unit and static checks), then those
+    that start their own vLLM (own_server), and the ones that share one only after them.
 
     Two vLLM servers at once on 2 cores would slow both and make start-up timeouts flaky.
     """
 
     def rank(item):
-        if "tests/unit/" in item.nodeid:
+        if not item.get_closest_marker("vllm"):
             return 0
         if item.get_closest_marker("own_server"):
             return 1
@@ -109,7 +110,7 @@ def shared_server(tmp_path_factory, cache_home, shared_notify, shared_webhook):
             "--heartbeat-url",
             shared_webhook.url("/heartbeat"),
             "--extra-rules",
-            str(REPO / "tests" / "data" / "fast_alerts.yml"),
+            str(REPO / "tests" / "fixtures" / "fast_alerts.yml"),
             # Objectives other than the defaults, so that tests see them reach rules, dashboards and top.
             *SHARED_OBJECTIVE_OPTIONS,
             "--canary-interval",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.errors import ARGPARSE_EXIT, EXIT_GAVE_UP, EXIT_NEEDS_A_PERSON
-from launcher.states import IncidentNote, State, Transition, transition_allowed
+from launcher.states import FINAL, IncidentNote, State, Transition, transition_allowed
 from launcher.supervision.child_process import ChildProcess
 from launcher.supervision.child_spec import ChildSpec, Incident, Probe
 from launcher.supervision.orphan_guard import OrphanGuard
@@ -281,7 +281,7 @@ class SupervisedChild:
         if self._stop is not None:
             self._continue_stopping(now)
             return
-        if self.state in (State.STOPPED, State.FAILED):
+        if self.state == State.STOPPED or self.state in FINAL:
             return
         if self.state == State.BACKOFF:
             if now >= self._next_start_at:
@@ -425,7 +425,7 @@ class SupervisedChild:
             self._handle_exit(now, after)
 
     def _finish_requested_stop(self) -> None:
-        if self.state != State.FAILED:
+        if self.state not in FINAL:
             self._set_state(State.STOPPED)
 
     # -- failures --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from launcher.errors import EXIT_GAVE_UP, EXIT_OK
-from launcher.states import REWRITTEN_EVERY_S, ChildStatus, State, SupervisorStatus
+from launcher.states import FINAL, REWRITTEN_EVERY_S, ChildStatus, State, SupervisorStatus
 from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.repeated_warning import RepeatedWarning
 from launcher.supervision.sd_notify import SystemdNotifier
@@ -167,7 +167,7 @@ class Supervisor:
                         break
                     child.tick(now)
                 self._housekeeping(now)
-                failed = [child for child in self.critical if child.state in (State.FAILED, State.GPU_FAILED)]
+                failed = [child for child in self.critical if child.state in FINAL]
                 self._after_tick(now)
                 if failed:
                     outcome = self.outcome = failed[0].outcome

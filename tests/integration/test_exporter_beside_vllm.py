@@ -8,8 +8,8 @@ import time
 import psutil
 import pytest
 
-from tests.launcher_process import http_get
-from tests.metrics_text import one, parse_metrics
+from tests.support.launcher_process import http_get
+from tests.support.metrics_text import one, parse_metrics
 
 pytestmark = pytest.mark.vllm
 

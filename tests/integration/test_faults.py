@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from tests.launcher_process import LauncherProcess, alive, http_post_json
+from tests.support.launcher_process import LauncherProcess, alive, http_post_json
 
 pytestmark = [pytest.mark.vllm, pytest.mark.own_server]
 

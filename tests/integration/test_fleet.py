@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.launcher_process import REPO_ROOT, free_port, http_get
-from tests.prometheus_api import PrometheusApi
+from tests.support.launcher_process import REPO_ROOT, free_port, http_get
+from tests.support.prometheus_api import PrometheusApi
 
 pytestmark = pytest.mark.vllm
 

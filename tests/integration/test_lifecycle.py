@@ -11,8 +11,8 @@ import time
 import psutil
 import pytest
 
-from tests.launcher_process import LauncherProcess, alive
-from tests.notify_listener import NotifyListener
+from tests.support.launcher_process import LauncherProcess, alive
+from tests.support.notify_listener import NotifyListener
 
 pytestmark = [pytest.mark.vllm, pytest.mark.own_server]
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from launcher.errors import EXIT_ENVIRONMENT, EXIT_USAGE
-from tests.launcher_process import LauncherProcess
+from tests.support.launcher_process import LauncherProcess
 
 pytestmark = pytest.mark.vllm
 

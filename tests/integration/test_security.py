@@ -13,9 +13,9 @@ import urllib.request
 import psutil
 import pytest
 
-from tests.launcher_process import LauncherProcess, http_get
-from tests.prometheus_api import PrometheusApi
-from tests.tls_files import bcrypt_hash, self_signed
+from tests.support.launcher_process import LauncherProcess, http_get
+from tests.support.prometheus_api import PrometheusApi
+from tests.support.tls_files import bcrypt_hash, self_signed
 
 pytestmark = [pytest.mark.vllm, pytest.mark.own_server]
 

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.launcher_process import LAUNCHER_BIN
-from tests.prometheus_api import PrometheusApi
+from tests.support.launcher_process import LAUNCHER_BIN
+from tests.support.prometheus_api import PrometheusApi
 
 pytestmark = pytest.mark.vllm
 

@@ -7,7 +7,7 @@ import time
 import psutil
 import pytest
 
-from tests.launcher_process import http_get, http_post_json
+from tests.support.launcher_process import http_get, http_post_json
 
 pytestmark = pytest.mark.vllm
 

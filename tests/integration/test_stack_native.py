@@ -1,7 +1,7 @@
 """Native stack: Debian's real Prometheus, run by the launcher, scraping the real vLLM and the real exporter.
 
 One extra scrape target is a stand-in: the exporter over the NVML HARDWARE STAND-IN
-(tests/standins), because there is no GPU here and the GPU dashboard needs GPU series to query.
+(tests/support/standins), because there is no GPU here and the GPU dashboard needs GPU series to query.
 Grafana cannot run here (no package, no Docker engine); its dashboards are checked by running every
 panel query against this Prometheus.
 """
@@ -20,8 +20,8 @@ import yaml
 
 from launcher.stack.prometheus_targets import write_target_file
 from observability.dashboards.__main__ import generate
-from tests.launcher_process import REPO_ROOT, alive, free_port, http_get
-from tests.prometheus_api import PrometheusApi
+from tests.support.launcher_process import REPO_ROOT, alive, free_port, http_get
+from tests.support.prometheus_api import PrometheusApi
 
 pytestmark = pytest.mark.vllm
 
@@ -52,7 +52,7 @@ def standin_gpu_target(shared_server, prometheus):
         [
             sys.executable,
             "-m",
-            "tests.standins.standin_gpu_exporter",
+            "tests.support.standins.standin_gpu_exporter",
             str(port),
             "--interval",
             "2",

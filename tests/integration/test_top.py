@@ -12,8 +12,8 @@ import time
 import pytest
 
 from observability.slo_rules import TTFT_BUCKETS
-from tests.launcher_process import LAUNCHER_BIN, http_post_json
-from tests.prometheus_api import PrometheusApi
+from tests.support.launcher_process import LAUNCHER_BIN, http_post_json
+from tests.support.prometheus_api import PrometheusApi
 
 pytestmark = pytest.mark.vllm
 

@@ -5,7 +5,7 @@ import pytest
 from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.vllm_server.capabilities import VllmCapabilities, parse_help
 
-HELP_0_32 = Path(__file__).parent / "data" / "vllm_serve_help_0.32.txt"
+HELP_0_32 = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_serve_help_0.32.txt"
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from launcher.commands.main import EXIT_STDOUT_CLOSED, main
 from launcher.errors import EXIT_ENVIRONMENT
-from tests.unit.vllm_stub import VllmStub
+from tests.support.vllm_stub import VllmStub
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

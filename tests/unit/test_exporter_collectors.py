@@ -1,6 +1,6 @@
 """Collectors by name, node_exporter style: `exporter --collector.NAME` / `--no-collector.NAME`, and the
 launcher's `--no-exporter-collector NAME` / `--exporter-collector NAME` that reach them. No GPU: the NVML
-HARDWARE STAND-IN (tests/standins) stands for two."""
+HARDWARE STAND-IN (tests/support/standins) stands for two."""
 
 import logging
 import subprocess
@@ -27,10 +27,10 @@ from observability.exporter.exposition import Exposition
 from observability.exporter.main import ExporterOptions
 from observability.exporter.nvml_session import NvmlSession
 from observability.exporter.vllm_tree import SupervisorView
-from tests.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
+from tests.support.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
 from tests.unit.conftest import HELP_0_32
 
-EXPORTER_DOC = HELP_0_32.parents[3] / "docs" / "exporter.md"
+EXPORTER_DOC = HELP_0_32.parents[2] / "docs" / "exporter.md"
 
 
 def collect(registry) -> dict[str, list]:

@@ -1,4 +1,4 @@
-"""The exporter's collectors against the NVML HARDWARE STAND-IN (tests/standins): no GPU exists here."""
+"""The exporter's collectors against the NVML HARDWARE STAND-IN (tests/support/standins): no GPU exists here."""
 
 import json
 import logging
@@ -14,7 +14,7 @@ from launcher.states import ChildStatus, SupervisorStatus
 from launcher.supervision.status_file import write_status
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import Exposition
-from tests.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
+from tests.support.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
 
 H100 = "GPU-11111111-aaaa-bbbb-cccc-000000000000"
 A10G = "GPU-22222222-aaaa-bbbb-cccc-000000000000"

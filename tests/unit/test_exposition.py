@@ -12,8 +12,8 @@ from prometheus_client.core import Metric
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import choose_encoder
 from observability.exporter.rendering import FamilyTexts, render
-from tests.exporter_golden import _status
-from tests.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
+from tests.support.exporter_golden import _status
+from tests.support.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
 
 ACCEPT_HEADERS = (
     # Prometheus 2.x and 3.x

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import Exposition
-from tests.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
+from tests.support.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gpu-check"
 

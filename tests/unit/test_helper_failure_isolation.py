@@ -8,7 +8,7 @@ from launcher.supervision.probe_runner import ProbeRunner
 from launcher.supervision.restart_policy import RestartPolicy
 from launcher.supervision.supervised_child import SupervisedChild
 from launcher.supervision.supervisor import Supervisor
-from tests.unit.scripted_child import ScriptedChild
+from tests.support.scripted_child import ScriptedChild
 
 
 def test_a_failed_helper_is_reported_and_the_critical_child_keeps_running(tmp_path, guard):

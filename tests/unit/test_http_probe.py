@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from launcher.http_probe import http_get_text, http_status
-from tests.tls_files import self_signed
+from tests.support.tls_files import self_signed
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

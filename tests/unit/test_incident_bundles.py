@@ -21,7 +21,7 @@ from launcher.incidents.redaction import REDACTED, Redactor
 from launcher.incidents.store import IncidentStore
 from launcher.states import Transition
 from launcher.supervision.child_spec import Incident
-from tests.exporter_golden import exposition
+from tests.support.exporter_golden import exposition
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_KEY = "sk-unit-test-0123456789"

@@ -1,4 +1,4 @@
-"""The exporter on every driver profile of the NVML HARDWARE STAND-IN (tests/standins): the real pynvml
+"""The exporter on every driver profile of the NVML HARDWARE STAND-IN (tests/support/standins): the real pynvml
 over a fake libnvidia-ml, so errors, missing functions and struct versions are the real bindings' own.
 No GPU exists here; scripts/gpu-check runs the same collectors on a real one."""
 
@@ -9,7 +9,13 @@ import pynvml
 import pytest
 
 from observability.exporter.build import build_registry
-from tests.standins.nvml_hardware_standin import CURRENT, MIG, OLD_DRIVER, NvmlHardwareStandIn, two_different_gpus
+from tests.support.standins.nvml_hardware_standin import (
+    CURRENT,
+    MIG,
+    OLD_DRIVER,
+    NvmlHardwareStandIn,
+    two_different_gpus,
+)
 from tests.unit.test_exporter_with_nvml_standin import A10G, H100, absent, collect, value
 
 PROFILES = [CURRENT, OLD_DRIVER, MIG]

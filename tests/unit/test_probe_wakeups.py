@@ -10,7 +10,7 @@ from launcher.supervision.probe_runner import ProbeRunner
 from launcher.supervision.restart_policy import RestartPolicy
 from launcher.supervision.supervised_child import SupervisedChild
 from launcher.supervision.wakeups import next_on_grid
-from tests.unit.scripted_child import FAST, ScriptedChild
+from tests.support.scripted_child import FAST, ScriptedChild
 
 
 def test_the_grid_is_shared_by_intervals_that_divide_each_other():

@@ -1,5 +1,5 @@
 """--stack docker and the Grafana half of --stack native, against STAND-INS for what cannot run here:
-the Docker engine (tests/standins/bin/docker) and the Grafana server (tests/standins/bin/grafana).
+the Docker engine (tests/support/standins/bin/docker) and the Grafana server (tests/support/standins/bin/grafana).
 Native Prometheus is real and tested in tests/integration/test_stack_native.py."""
 
 import json
@@ -20,9 +20,9 @@ from launcher.states import State
 from launcher.supervision.probe_runner import ProbeRunner
 from launcher.supervision.restart_policy import RestartPolicy
 from launcher.supervision.supervised_child import SupervisedChild
-from tests.launcher_process import REPO_ROOT, free_port
+from tests.support.launcher_process import REPO_ROOT, free_port
 
-SWM_STANDIN_BIN = REPO_ROOT / "tests" / "standins" / "bin"
+SWM_STANDIN_BIN = REPO_ROOT / "tests" / "support" / "standins" / "bin"
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_prometheus_beyond_loopback_needs_a_web_config_and_then_runs_behind_it(t
     from launcher.errors import UsageError
     from launcher.stack.prometheus_child import native_config, prometheus_child
     from launcher.stack.secured_endpoint import StackAccess, secure_endpoint
-    from tests.tls_files import bcrypt_hash, self_signed
+    from tests.support.tls_files import bcrypt_hash, self_signed
 
     with pytest.raises(UsageError, match=r"--prometheus-host 0\.0\.0\.0 binds Prometheus beyond loopback"):
         plan_stack(settings_for(tmp_path, "--stack", "native", "--prometheus-host", "0.0.0.0"), StateLayout(tmp_path))

@@ -8,7 +8,7 @@ from launcher.states import TRANSITIONS, State, transition_allowed
 from launcher.supervision.probe_runner import ProbeRunner
 from launcher.supervision.restart_policy import RestartPolicy
 from launcher.supervision.supervised_child import SupervisedChild
-from tests.unit.scripted_child import ScriptedChild
+from tests.support.scripted_child import ScriptedChild
 
 
 def test_every_state_has_a_row_naming_only_states():

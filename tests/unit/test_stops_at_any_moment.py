@@ -15,8 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.launcher_process import REPO_ROOT, alive
-from tests.unit.scripted_supervisor import GRACE_S
+from tests.support.launcher_process import REPO_ROOT, alive
+from tests.support.scripted_supervisor import GRACE_S
 
 CASES = 24
 PARALLEL = 3
@@ -35,7 +35,7 @@ def _one_case(directory: Path, seed: int) -> dict:
     rng = random.Random(seed)
     directory.mkdir()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.unit.scripted_supervisor", str(directory)],
+        [sys.executable, "-m", "tests.support.scripted_supervisor", str(directory)],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         stdout=subprocess.DEVNULL,
@@ -60,7 +60,7 @@ def _one_case(directory: Path, seed: int) -> dict:
     left = sorted(pid for pid in started if alive(pid))
     terms = {int(path.name.split("-")[1]): float(path.read_text()) for path in directory.glob("term-*")}
     # The launcher logs the stop request right after its handler has signalled every child; the record's
-    # time is taken before the line is written (tests/unit/scripted_supervisor.py logs it).
+    # time is taken before the line is written (tests/support/scripted_supervisor.py logs it).
     logged = re.search(r"^(\d+\.\d+) received SIG\w+; stopping", (directory / "log").read_text(), re.M)
     return {
         "seed": seed,
@@ -83,6 +83,7 @@ def test_a_stop_at_any_moment_ends_within_grace_plus_2_s_and_leaves_nothing(tmp_
         assert case["code"] == 0, where
         assert case["elapsed"] <= GRACE_S + 2, f"{case['elapsed']:.2f} s, {where}"
         assert case["left"] == [], where
+        assert "illegal state transition" not in case["log"].read_text(), where
         # Acted on: the launcher has sent every child its signal. When each child's handler then runs is up
         # to the kernel's scheduler on a loaded two-core box; term_delays are there to read, not to bound.
         assert case["acted_after"] is not None, where

@@ -12,7 +12,7 @@ from launcher.supervision.child_spec import Probe, Timing
 from launcher.supervision.probe_runner import ProbeRunner
 from launcher.supervision.restart_policy import RestartPolicy
 from launcher.supervision.supervised_child import SupervisedChild
-from tests.unit.scripted_child import FAST, ScriptedChild
+from tests.support.scripted_child import FAST, ScriptedChild
 
 
 def make(tmp_path, guard, mode, timing=FAST, max_restarts=5, grace=2.0):

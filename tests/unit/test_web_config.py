@@ -17,8 +17,8 @@ import pytest
 
 from observability.exporter.access import BasicAuth
 from observability.exporter.web_config import WebConfigError, load_web_config
-from tests.launcher_process import free_port
-from tests.tls_files import bcrypt_hash, self_signed
+from tests.support.launcher_process import free_port
+from tests.support.tls_files import bcrypt_hash, self_signed
 
 LAUNCHER_BIN = Path(sys.executable).parent / "serve-with-monitoring"
 

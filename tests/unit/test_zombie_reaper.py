@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.launcher_process import REPO_ROOT
+from tests.support.launcher_process import REPO_ROOT
 
 SCRIPT = r"""
 import os, subprocess, sys, time

@@ -1,6 +1,6 @@
 """The built wheel carries everything the runtime reads: built from this checkout, installed into a fresh
 venv outside it, its console script runs there, and `--stack docker` hands `docker compose` the compose
-file the wheel installed (the docker STAND-IN, tests/standins/bin/docker, answers; no engine here). The
+file the wheel installed (the docker STAND-IN, tests/support/standins/bin/docker, answers; no engine here). The
 real Compose binary then loads that file with the launcher's environment, which finds every missing file.
 
 Offline: setuptools and pip are the project venv's, and the runtime dependencies come from it too, through
@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.launcher_process import REPO_ROOT, free_port
+from tests.support.launcher_process import REPO_ROOT, free_port
 
-STANDIN_BIN = REPO_ROOT / "tests" / "standins" / "bin"
+STANDIN_BIN = REPO_ROOT / "tests" / "support" / "standins" / "bin"
 # What a build reads: the same list Dockerfile.cuda copies.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "launcher", "observability", "deploy/docker-compose.yaml")
 PACKAGES = ("launcher", "observability")

@@ -4,7 +4,7 @@ collector/fixtures/e2e-output.txt: every family name, help text, type and label 
 masked where they are the machine's (host readings, durations, timestamps). Regenerate after a
 deliberate change, and review the diff:
 
-    .venv/bin/python -m tests.exporter_golden --update
+    .venv/bin/python -m tests.support.exporter_golden --update
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from launcher.supervision.status_file import write_status
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import Exposition
 from observability.slo_objectives import DEFAULT_OBJECTIVES
-from tests.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
+from tests.support.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HOSTS = {"standin-gpu-host": "exporter-standin-gpu-host.txt", "no-gpu-host": "exporter-no-gpu-host.txt"}
 MASK = "<volatile>"
 # Families whose values are this machine's, or the clock's.

@@ -1,6 +1,6 @@
 """The real exporter HTTP server over the NVML HARDWARE STAND-IN: GPU metrics where no GPU exists.
 
-    python -m tests.standins.standin_gpu_exporter PORT [--gpus N] [--interval S] [--xid-after S]
+    python -m tests.support.standins.standin_gpu_exporter PORT [--gpus N] [--interval S] [--xid-after S]
 
 The tests add it as an extra scrape target so the GPU dashboard's queries have data to find; the
 benchmarks use it to measure the exporter at 1, 8 and 64 simulated GPUs. It is not a GPU.
@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from observability.exporter.build import build_registry
 from observability.exporter.server import serve
-from tests.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
+from tests.support.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
 
 
 def standin_with(gpu_count: int) -> NvmlHardwareStandIn:

@@ -16,7 +16,7 @@ from observability.dashboards.__main__ import DASHBOARD_DIR, generate, queries_o
 from observability.dashboards.grafana_model import DATASOURCE_UID
 from observability.dashboards.metric_names import names_in
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROVISIONING = REPO / "observability" / "grafana" / "provisioning"
 BOARDS = {name: json.loads(text) for name, text in generate().items()}
 

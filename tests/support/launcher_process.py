@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 LAUNCHER_BIN = Path(sys.executable).parent / "serve-with-monitoring"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ephemeral_start() -> int:
@@ -144,7 +144,9 @@ class LauncherProcess:
 
     def run_to_exit(self, timeout: float) -> int:
         self.start()
-        return self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout)
+        self.assert_no_illegal_transitions()
+        return code
 
     def output(self) -> str:
         return self.output_path.read_text(errors="replace") if self.output_path.exists() else ""

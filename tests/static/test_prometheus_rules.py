@@ -12,7 +12,7 @@ from launcher import defaults
 from observability.slo_objectives import DEFAULT_OBJECTIVES, Objective
 from observability.slo_rules import LATENCY_SLIS, bucket_problem, render
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "observability" / "prometheus"
 PROMTOOL = Path(sys.executable).parent / "promtool"
 
@@ -81,7 +81,7 @@ def test_every_alert_has_a_runbook_section_and_every_section_an_alert():
 
 
 def test_the_slo_bucket_bounds_are_the_ones_vllm_exports():
-    page = (REPO / "tests" / "unit" / "data" / "vllm_metrics_0.32.txt").read_text()
+    page = (REPO / "tests" / "fixtures" / "vllm_metrics_0.32.txt").read_text()
     for sli in LATENCY_SLIS.values():
         bounds = re.findall(rf'^{sli.metric}_bucket{{[^}}]*le="([^"]+)"', page, re.M)
         assert tuple(float(b) for b in bounds if b != "+Inf") == sli.buckets, sli.metric

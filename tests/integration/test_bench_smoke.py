@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_bench(module: str, *args: str, cache_home: Path | None = None, timeout: float = 600) -> dict:

@@ -1,5 +1,5 @@
 """A real Supervisor with scripted children, run as its own process the way the launcher runs:
-`python -m tests.unit.scripted_supervisor DIR`. The stop-at-any-moment test signals it at random times.
+`python -m tests.support.scripted_supervisor DIR`. The stop-at-any-moment test signals it at random times.
 
 Its children cover every phase a stop can land in: one slow to start, one whose probes take a while, one
 that crashes and waits in backoff, one that fails its checks and ignores SIGTERM (so it is often being
@@ -19,7 +19,7 @@ from launcher.supervision.restart_policy import RestartPolicy
 from launcher.supervision.supervised_child import SupervisedChild
 from launcher.supervision.supervisor import Supervisor
 from launcher.supervision.wakeups import Wakeups
-from tests.unit.scripted_child import ScriptedChild
+from tests.support.scripted_child import ScriptedChild
 
 GRACE_S = 1.0
 TIMING = Timing(startup_timeout_s=10, health_interval_s=0.2, health_failures=2, startup_probe_interval_s=0.1)

@@ -1,5 +1,5 @@
 """A stand-in for vLLM's HTTP API on a free local port: /metrics answers a real vLLM page
-(tests/unit/data/vllm_metrics_0.32.txt, which a test may change), /version {"version": "0.32.0"}, and
+(tests/fixtures/vllm_metrics_0.32.txt, which a test may change), /version {"version": "0.32.0"}, and
 every request is counted by path."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-PAGE = (Path(__file__).parent / "data" / "vllm_metrics_0.32.txt").read_text()
+PAGE = (Path(__file__).resolve().parents[1] / "fixtures" / "vllm_metrics_0.32.txt").read_text()
 VERSION = "0.32.0"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from launcher.commands.systemd_unit import render_unit, systemd_quote
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "systemd" / "serve-with-monitoring.service"
 LAUNCHER = Path(sys.executable).parent / "serve-with-monitoring"
 # 1.8 today ("OK"). The GPU needs device access, torch's JIT needs W+X memory and serving needs the
