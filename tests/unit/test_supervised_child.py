@@ -150,3 +150,31 @@ def test_stopping_continues_a_frozen_child_so_it_can_act_on_sigterm(tmp_path, gu
     assert (tmp_path / f"term-{pid}").exists()  # it saw the SIGTERM and ran its own shutdown
     assert child.last_exit_code == 0
     assert any("continued it so that it can act on SIGTERM" in r.getMessage() for r in caplog.records)
+
+
+class _GpuLost(ScriptedChild):
+    """A child whose spec says, before the restart, that the GPU needs a person (a lost GPU, say), and which
+    keeps a bundle of each incident."""
+
+    def escalation(self, exit):
+        return "GPU 0 reported XID 79 (fell off the bus) 1 time(s)"
+
+    def record_incident(self, pid, incident):
+        bundle = self.directory / f"bundle-{incident.reason}"
+        bundle.mkdir(exist_ok=True)
+        return bundle
+
+
+def test_a_crash_that_restarting_cannot_help_escalates_to_gpu_failed_exit_4_with_bundles(tmp_path, guard):
+    child = SupervisedChild(
+        _GpuLost(tmp_path, "crash-after"), RestartPolicy(5, 60, 0.05, 0.1), guard, ProbeRunner(), 2.0
+    )
+    drive(child, lambda c: c.state == State.GPU_FAILED)
+    assert child.outcome.exit_code == 4 and child.outcome.linger_s > 0
+    assert "A person must act" in child.outcome.message and "XID 79" in child.outcome.message
+    assert child.restarts_total == 0  # never restarted into the broken GPU
+    assert dict(child.incidents) == {"exited": 1, "gpu_failed": 1}
+    assert child.last_incident.reason == "gpu_failed" and child.last_incident.bundle.endswith("bundle-gpu_failed")
+    assert [t.new for t in child.transitions][-2:] == ["stopping", "gpu-failed"]
+    child.stop()  # a requested stop leaves it in its final state
+    assert child.state == State.GPU_FAILED
