@@ -5,7 +5,6 @@ A SIGSTOPped EngineCore is how the hang is made: /health then keeps answering 20
 showing the requests running, exactly as with a CUDA hang or a deadlocked scheduler.
 """
 
-import http.client
 import json
 import logging
 import re
@@ -13,7 +12,6 @@ import signal
 import threading
 import time
 
-import psutil
 import pytest
 
 from launcher.states import ChildStatus, SupervisorStatus
@@ -29,34 +27,11 @@ from observability.files import GRAFANA_DASHBOARDS, PROMETHEUS_RULES
 from tests.conftest import SHARED_STALL_TIMEOUT_S
 from tests.support.launcher_process import alive, http_get, http_post_json
 from tests.support.metrics_text import parse_metrics
+from tests.support.streams import engine_core, stream_completion
 
 pytestmark = pytest.mark.vllm
 
 STREAMS = 8
-
-
-def _stream(port: int, started: threading.Event, stop: threading.Event) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=180)
-    body = {"model": "tiny-llama", "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
-    try:
-        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        if response.readline().strip():
-            started.set()
-        while not stop.is_set() and response.readline():
-            pass
-    except (OSError, http.client.HTTPException):
-        pass
-    finally:
-        connection.close()
-
-
-def _engine(api_pid: int) -> psutil.Process:
-    return next(
-        p
-        for p in psutil.Process(api_pid).children(recursive=True)
-        if " ".join(p.cmdline()).startswith("VLLM::EngineCore")
-    )
 
 
 def _exporter_value(server, name: str, **labels) -> float | None:
@@ -77,13 +52,13 @@ def _restarts(server) -> int:
 
 def test_a_frozen_engine_with_streams_in_flight_is_restarted_and_serves_again(server, shared_notify):
     api_pid = server.vllm_pid()
-    engine = _engine(api_pid)
+    engine = engine_core(api_pid)
     restarts_before = _restarts(server)
     log_lines_before = len(server.launcher_lines())
     stop = threading.Event()
     events = [threading.Event() for _ in range(STREAMS)]
     for event in events:
-        threading.Thread(target=_stream, args=(server.port, event, stop), daemon=True).start()
+        threading.Thread(target=stream_completion, args=(server.port, event, stop), daemon=True).start()
     for event in events:
         assert event.wait(60), "a stream did not start"
     time.sleep(0.5)  # every stream admitted, tokens flowing

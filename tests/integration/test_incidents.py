@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.support.launcher_process import LAUNCHER_BIN, LauncherProcess
+from tests.support.streams import engine_core, stream_completion
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.vllm, pytest.mark.own_server]
@@ -90,11 +90,6 @@ def bundles(launcher) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def engine_core(launcher) -> psutil.Process:
-    api = psutil.Process(launcher.vllm_pid())
-    return next(p for p in api.children(recursive=True) if " ".join(p.cmdline()).startswith("VLLM::EngineCore"))
-
-
 def every_file(path: str) -> str:
     return "\n".join(entry.read_text(errors="replace") for entry in Path(path).iterdir() if entry.is_file())
 
@@ -112,22 +107,6 @@ def wait_for_new_bundle(launcher, known: set[str], timeout: float = 120) -> dict
             return new[-1]
         time.sleep(0.5)
     raise AssertionError("no new bundle:\n" + "\n".join(launcher.launcher_lines()[-20:]))
-
-
-def stream(port: int, started: threading.Event, stop: threading.Event) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=180)
-    body = {"model": "tiny-llama", "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
-    try:
-        connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json", **AUTH})
-        response = connection.getresponse()
-        if response.readline().strip():
-            started.set()
-        while not stop.is_set() and response.readline():
-            pass
-    except (OSError, http.client.HTTPException):
-        pass
-    finally:
-        connection.close()
 
 
 def wait_healthy_again(launcher, restarts_before: int, timeout: float = 180) -> None:
@@ -155,11 +134,11 @@ def test_a_bundle_of_the_running_server_is_taken_on_demand_without_a_restart(lau
 def test_a_hung_engine_under_load_leaves_every_process_stacks_its_log_and_metrics_and_no_secret(launcher):
     known = known_ids(launcher)
     restarts = launcher.child_state("vllm")["restarts_total"]
-    engine = engine_core(launcher)
+    engine = engine_core(launcher.vllm_pid())
     stop = threading.Event()
     started = [threading.Event() for _ in range(STREAMS)]
     for event in started:
-        threading.Thread(target=stream, args=(launcher.port, event, stop), daemon=True).start()
+        threading.Thread(target=stream_completion, args=(launcher.port, event, stop, AUTH), daemon=True).start()
     for event in started:
         assert event.wait(60), "a stream did not start"
     time.sleep(0.5)  # tokens flowing (the tiny model ends a 1900-token stream in seconds)
@@ -226,14 +205,14 @@ def test_an_engine_frozen_while_idle_is_caught_through_the_canary(launcher):
     while launcher.child_state("vllm")["engine"]["canaries_ok"] == 0:  # the canary works on this run
         assert time.monotonic() < deadline, "no canary completed"
         time.sleep(0.5)
-    engine_core(launcher).send_signal(signal.SIGSTOP)  # idle: no request pending, the gauges at 0
+    engine_core(launcher.vllm_pid()).send_signal(signal.SIGSTOP)  # idle: no request pending, the gauges at 0
     bundle = wait_for_new_bundle(launcher, known)
     assert bundle["reason"] == "stalled" and "canary request pending" in bundle["detail"], bundle
     wait_healthy_again(launcher, restarts)
 
 
 def test_stall_after_stall_ends_in_exit_4_with_its_alert_and_the_bundles_stay_bounded(launcher, webhook):
-    engine_core(launcher).send_signal(signal.SIGSTOP)  # again, before this run has finished any request
+    engine_core(launcher.vllm_pid()).send_signal(signal.SIGSTOP)  # again, before this run has finished any request
     deadline = time.monotonic() + 120
     while launcher.child_state("vllm")["state"] != "gpu-failed":
         assert time.monotonic() < deadline, "\n".join(launcher.launcher_lines()[-20:])
