@@ -111,3 +111,13 @@ def test_alertmanager_listens_on_loopback_without_gossip_and_reads_a_mounted_con
     config = next(volume for volume in alertmanager["volumes"] if isinstance(volume, dict))
     assert config["source"] == "${SWM_ALERTMANAGER_CONFIG:-../observability/alertmanager/alertmanager.yml}"
     assert config["read_only"] is True
+
+
+def test_the_shipped_alertmanager_config_is_what_the_launcher_generates_with_no_receiver():
+    """Compose alone mounts observability/alertmanager/alertmanager.yml; the launcher writes its own."""
+    from launcher.settings.command_line import parse_command_line
+    from launcher.settings.settings import load_settings
+    from launcher.stack.alertmanager_config import generated_config
+
+    shipped = yaml.safe_load((REPO / "observability" / "alertmanager" / "alertmanager.yml").read_text())
+    assert shipped == generated_config(load_settings(parse_command_line([])))
