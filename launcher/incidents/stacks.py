@@ -9,24 +9,19 @@ root, CAP_SYS_PTRACE, or the same user where Yama's ptrace_scope is 0 (see the R
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from launcher.installed_tools import find_tool
 
 # Frames of a thread that waits for work rather than doing it: shown after the ones that tell where it hung.
 _WAITING_FRAMES = ("wait", "select", "poll", "sleep", "recv", "accept", "_bootstrap", "get", "acquire", "epoll")
 
 
 def find_py_spy() -> Path | None:
-    """Beside this Python (pip installs it there with the launcher), then on PATH."""
-    beside = Path(sys.executable).parent / "py-spy"
-    if beside.exists():
-        return beside
-    found = shutil.which("py-spy")
-    return Path(found) if found else None
+    return find_tool("py-spy")  # pip installs it beside this Python, with the launcher
 
 
 @dataclass(frozen=True)

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from launcher import defaults
 from launcher.addresses import host_port
 from launcher.errors import PreflightError
+from launcher.installed_tools import find_tool
 from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_config import config_path, write_config
 from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.state_layout import StateLayout
-
-
-def find_tool(*names: str) -> Path | None:
-    """Beside this Python first (scripts/setup.sh links Debian's binaries there), then on PATH."""
-    for name in names:
-        beside = Path(sys.executable).parent / name
-        if beside.exists():
-            return beside
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return Path(found)
-    return None
 
 
 def find_alertmanager() -> Path | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 from launcher import defaults
 from launcher.addresses import is_loopback_host
 from launcher.errors import PreflightError, UsageError
+from launcher.installed_tools import find_tool
 from launcher.preflight import check_port_free
 from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_child import (
@@ -21,7 +20,6 @@ from launcher.stack.alertmanager_child import (
     check_alertmanager,
     find_alertmanager,
     find_amtool,
-    find_tool,
 )
 from launcher.stack.alertmanager_config import check_config, has_receiver, write_config
 from launcher.stack.docker import (
@@ -55,11 +53,7 @@ class StackPlan:
 
 
 def find_prometheus() -> Path | None:
-    beside = Path(sys.executable).parent / "prometheus"
-    if beside.exists():
-        return beside
-    found = shutil.which("prometheus")
-    return Path(found) if found else None
+    return find_tool("prometheus")
 
 
 def resolve_mode(requested: str) -> str:

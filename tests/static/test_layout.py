@@ -21,6 +21,7 @@ GROUND = (
     "launcher.defaults",
     "launcher.addresses",
     "launcher.preflight",
+    "launcher.installed_tools",
 )
 # What observability/ holds as plain data and generators: the SLOs, where files are, runbooks.
 OBSERVABILITY_DATA = ("observability.files", "observability.runbooks", "observability.slo_objectives")
@@ -36,6 +37,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "launcher.defaults": ("observability.slo_objectives", "observability.runbooks"),
     "launcher.addresses": ("launcher.defaults",),
     "launcher.preflight": ("launcher.errors",),
+    "launcher.installed_tools": (),
     "launcher.settings": (*GROUND, "observability.slo_objectives", "observability.exporter.collector_catalog"),
     "launcher.supervision": GROUND,  # generic: it knows nothing of vLLM or the stack
     "launcher.incidents": (*GROUND, "launcher.supervision"),  # evidence of a process tree, from outside it
