@@ -87,8 +87,10 @@ def test_one_tiny_completion_after_the_interval_of_idleness_with_the_key(stub):
 
 def test_never_while_real_traffic_flows(stub):
     canary = Canary(stub.url, "m", None, interval_s=10, timeout_s=5)
-    for second in range(0, 100, 5):  # requests pending, or finishing, at every reading
-        canary.observe(parse_metrics_page(page(running=1 if second % 10 else 0, finished=second)), now=second)
+    for second in range(0, 100, 5):  # one long request pending, nothing finishing
+        canary.observe(parse_metrics_page(page(running=1, finished=0)), now=second)
+    for second in range(100, 200, 5):  # nothing pending, but requests finishing between readings
+        canary.observe(parse_metrics_page(page(running=0, finished=second)), now=second)
     time.sleep(0.2)
     assert stub.requests == []
 
