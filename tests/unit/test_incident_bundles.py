@@ -99,7 +99,7 @@ def test_a_frozen_process_trees_stacks_states_and_logs_are_captured_without_a_se
     assert bundle is not None and bundle.parent == tmp_path / "incidents"
     assert bundle.name.endswith("-stalled")
     summary = json.loads((bundle / "summary.json").read_text())
-    assert summary["reason"] == "stalled" and summary["capture_s"] < 15
+    assert summary["reason"] == "stalled" and set(summary["not_captured"]) == {"gpus"}  # no exporter here
     assert set(summary["pids"].values()) == {parent, child}
     stacks = (bundle / "stacks.txt").read_text()
     assert "engine_busy_loop" in stacks and "waiter" in stacks
