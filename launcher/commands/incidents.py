@@ -8,7 +8,6 @@ incidents capture [--state-dir DIR]       a bundle of the running server now, wi
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import shlex
 import sys
@@ -21,9 +20,9 @@ from launcher.commands.vllm_evidence import incident_store
 from launcher.errors import PreflightError, UsageError
 from launcher.incidents.capture import Evidence, EvidenceSources, IncidentRecorder, http_text, secrets_in
 from launcher.incidents.store import StoredBundle
+from launcher.launcher_credentials import launcher_authorization
 from launcher.settings import value_parsers as parse
 from launcher.settings.argument_parsing import OneLineErrorParser, typed
-from launcher.stack.secured_endpoint import LAUNCHER_USER
 from launcher.state_layout import StateLayout, default_state_dir
 from launcher.states import STALE_AFTER_S, read_status
 from launcher.supervision.child_spec import Incident
@@ -124,7 +123,7 @@ def _capture(layout: StateLayout) -> int:
         versions={"vllm": info.get("vllm_version", "")},
         secrets=secrets_in(environment),
         exporter_url=info.get("exporter_url"),
-        exporter_authorization=_exporter_authorization(layout),
+        exporter_authorization=launcher_authorization(layout, "exporter"),
     )
     keep = int(info.get("incident_keep", defaults.INCIDENT_KEEP)) or defaults.INCIDENT_KEEP
     recorder = IncidentRecorder(incident_store(layout, keep), sources, defaults.INCIDENT_CAPTURE_BUDGET_S)
@@ -147,12 +146,3 @@ def _environment_of(pid: int) -> dict[str, str]:
         return {}
     pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if b"=" in item)
     return {name: value for name, _, value in pairs}
-
-
-def _exporter_authorization(layout: StateLayout) -> str | None:
-    password_file = layout.generated / "exporter" / "launcher-password"
-    try:
-        password = password_file.read_text().strip()
-    except OSError:
-        return None
-    return "Basic " + base64.b64encode(f"{LAUNCHER_USER}:{password}".encode()).decode()

@@ -9,7 +9,6 @@ own scrapers, a central Prometheus say. A web config with TLS only gets no user 
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,10 @@ import yaml
 
 from launcher.errors import UsageError
 from launcher.file_writes import write_private
+from launcher.launcher_credentials import LAUNCHER_USER, basic_authorization
+from launcher.launcher_credentials import password_file as launcher_password_file
 from launcher.state_layout import StateLayout
 from observability.exporter.web_config import WebConfig, WebConfigError, load_web_config
-
-# The launcher's own user for its local Prometheus and probes, added beside the user's own.
-LAUNCHER_USER = "serve-with-monitoring"
 
 
 def exporter_exposure_warning(host: str, port: int) -> str:
@@ -58,8 +56,7 @@ class SecuredEndpoint:
         """The Authorization header for the launcher's probes, when the endpoint wants one."""
         if self.username is None or self.password is None:
             return None
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        return f"Basic {token}"
+        return basic_authorization(self.username, self.password)
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ def secure_endpoint(name: str, user_config: Path | None, layout: StateLayout) ->
     directory = layout.generated / name
     username = password = password_file = None
     if config.auth:
-        password_file = directory / "launcher-password"
+        password_file = launcher_password_file(layout, name)
         password = launcher_password(password_file)
         username = LAUNCHER_USER
         config = config.with_user(username, password)

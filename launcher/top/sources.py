@@ -3,7 +3,6 @@ exporter's /metrics, vLLM's /version, and the alerts of the stack's Prometheus."
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import ssl
@@ -16,6 +15,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from launcher.errors import UsageError
+from launcher.launcher_credentials import launcher_authorization
 from launcher.state_layout import StateLayout
 from launcher.states import STALE_AFTER_S, SupervisorStatus, read_status
 
@@ -69,14 +69,7 @@ def locate(state_dir: Path, vllm_url: str | None, exporter_url: str | None) -> S
         why = "it does not exist" if status is None and not where.exists() else "it is stale or unreadable"
         raise UsageError(f"no launcher running for {state_dir} ({where}: {why}); pass --state-dir or --vllm-url")
     info = status.info if status is not None and fresh else {}
-    password_file = layout.generated / "exporter" / "launcher-password"
-    authorization = None
-    if exporter_url is None and password_file.exists():
-        try:
-            token = base64.b64encode(f"serve-with-monitoring:{password_file.read_text().strip()}".encode()).decode()
-            authorization = f"Basic {token}"
-        except OSError:
-            pass
+    authorization = launcher_authorization(layout, "exporter") if exporter_url is None else None
     return Sources(
         vllm_url=(vllm_url or info["vllm_url"]).rstrip("/"),
         exporter_url=exporter_url or info.get("exporter_url"),

@@ -22,6 +22,7 @@ GROUND = (
     "launcher.addresses",
     "launcher.preflight",
     "launcher.installed_tools",
+    "launcher.launcher_credentials",
 )
 # What observability/ holds as plain data and generators: the SLOs, where files are, runbooks.
 OBSERVABILITY_DATA = ("observability.files", "observability.runbooks", "observability.slo_objectives")
@@ -38,6 +39,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "launcher.addresses": ("launcher.defaults",),
     "launcher.preflight": ("launcher.errors",),
     "launcher.installed_tools": (),
+    "launcher.launcher_credentials": ("launcher.state_layout",),
     "launcher.settings": (*GROUND, "observability.slo_objectives", "observability.exporter.collector_catalog"),
     "launcher.supervision": GROUND,  # generic: it knows nothing of vLLM or the stack
     "launcher.incidents": (*GROUND, "launcher.supervision"),  # evidence of a process tree, from outside it
