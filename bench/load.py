@@ -72,18 +72,22 @@ def vllm_bench(
     return {metric: float(document[metric]) for metric in METRICS if metric in document}
 
 
-def stream_completion(port: int, started: threading.Event) -> None:
-    """One long streaming completion; `started` is set at its first token."""
+def stream_completion(port: int, started: threading.Event, failures: list[str] | None = None) -> None:
+    """One long streaming completion; `started` is set at its first token. Why it failed, if it did, goes
+    to `failures`."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     body = {"model": TINY_MODEL_NAME, "prompt": "def", "max_tokens": 1900, "ignore_eos": True, "stream": True}
     try:
         connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
         response = connection.getresponse()
+        if response.status != 200 and failures is not None:
+            failures.append(f"HTTP {response.status}: {response.read(300)!r}")
         if response.readline().strip():
             started.set()
         while response.readline():
             pass
-    except (OSError, http.client.HTTPException):
-        pass
+    except (OSError, http.client.HTTPException) as error:
+        if failures is not None:
+            failures.append(f"{type(error).__name__}: {error}")
     finally:
         connection.close()

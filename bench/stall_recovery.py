@@ -15,6 +15,7 @@ import argparse
 import json
 import signal
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
@@ -35,12 +36,32 @@ def _stall_lines(server: Server) -> int:
     return server.log_path.read_text(errors="replace").count(STALL_LINE)
 
 
+def _start_streams(server: Server, streams: int, attempts: int = 3) -> None:
+    """Streams in flight, so that the freeze catches the engine with work pending. A stream that cannot
+    start (vLLM restarting after a stall the launcher saw before the freeze) is said on stderr and tried
+    again once vLLM is healthy, so that the round still measures a freeze."""
+    for attempt in range(1, attempts + 1):
+        events = [threading.Event() for _ in range(streams)]
+        failures: list[str] = []
+        for event in events:
+            threading.Thread(target=stream_completion, args=(server.port, event, failures), daemon=True).start()
+        if all(event.wait(60) for event in events):
+            return
+        assert server.log_path is not None
+        restarts = [
+            line
+            for line in server.log_path.read_text(errors="replace").splitlines()
+            if "stall" in line or "restart" in line
+        ]
+        print(f"streams did not start (attempt {attempt}): {failures[:3]}; launcher: {restarts[-3:]}", file=sys.stderr)
+        deadline = time.monotonic() + 120
+        while not healthy(server.base_url) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    raise RuntimeError(f"streams did not start in {attempts} attempts")
+
+
 def _one_freeze(server: Server, streams: int) -> tuple[float, float]:
-    events = [threading.Event() for _ in range(streams)]
-    for event in events:
-        threading.Thread(target=stream_completion, args=(server.port, event), daemon=True).start()
-    if not all(event.wait(60) for event in events):
-        raise RuntimeError("streams did not start")
+    _start_streams(server, streams)
     time.sleep(0.5)
     seen = _stall_lines(server)
     engine = engine_core(server.process.pid)
