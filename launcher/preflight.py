@@ -51,11 +51,21 @@ def check_port_free(host: str, port: int, what: str) -> None:
 
 
 def check_state_dir(path: Path) -> None:
-    """The state dir exists, is ours to write, and is 0700: it holds logs, secrets and the API's state."""
+    """The state dir exists, is the effective user's own directory, and is 0700: it holds logs, secrets and
+    the API's state. `path` is the one the settings resolved, so a link in its place was put there since."""
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
     except OSError as error:
         raise PreflightError(f"cannot create state dir {path}: {error.strerror}") from None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise PreflightError(f"state dir {path} is a symlink or not a directory; give the directory itself")
+    # Whoever owns it can plant links where the launcher writes (and a root launcher would follow them).
+    if info.st_uid != os.geteuid():
+        raise PreflightError(
+            f"state dir {path} is not owned by this user (its owner is uid {info.st_uid}, the launcher runs as"
+            f" uid {os.geteuid()}): chown it, or pass a --state-dir of this user's"
+        )
     if not os.access(path, os.W_OK | os.X_OK):
         raise PreflightError(f"state dir {path} is not writable")
     mode = stat.S_IMODE(path.stat().st_mode)

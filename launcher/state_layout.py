@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.file_writes import ensure_directory
+
 APP = "serve-with-monitoring"
 
 
@@ -77,4 +79,4 @@ class StateLayout:
 
     def ensure(self) -> None:
         for directory in (self.root, self.logs, self.cache, self.run, self.generated):
-            directory.mkdir(parents=True, exist_ok=True)
+            ensure_directory(directory)  # a link in their place is refused, not followed

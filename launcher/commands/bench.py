@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from launcher.errors import PreflightError, UsageError
+from launcher.file_writes import ensure_directory
 from launcher.settings import value_parsers as parse
 from launcher.settings.argument_parsing import OneLineErrorParser, typed
 from launcher.state_layout import StateLayout, default_state_dir
@@ -27,18 +28,18 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="the running launcher's state dir (default: the launcher's default)",
     )
-    command.add_argument("--num-prompts", type=typed(parse.positive_count), default=200)
+    command.add_argument("--num-prompts", type=typed(parse.whole_between(1, 1_000_000)), default=200)
     command.add_argument("--request-rate", default="10", help="requests per second, or inf (default: %(default)s)")
     command.add_argument(
-        "--input-len", type=typed(parse.positive_count), default=128, help="random dataset: prompt tokens"
+        "--input-len", type=typed(parse.whole_between(1, 1_000_000)), default=128, help="random dataset: prompt tokens"
     )
     command.add_argument(
-        "--output-len", type=typed(parse.positive_count), default=64, help="random dataset: output tokens"
+        "--output-len", type=typed(parse.whole_between(1, 1_000_000)), default=64, help="random dataset: output tokens"
     )
     command.add_argument(
         "--sharegpt", type=typed(parse.path), default=None, help="a ShareGPT JSON file to draw prompts from instead"
     )
-    command.add_argument("--seed", type=typed(parse.count), default=0)
+    command.add_argument("--seed", type=typed(parse.whole_between(0, 2**32 - 1)), default=0)
     command.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more `vllm bench serve` options")
     return command
 
@@ -83,7 +84,7 @@ def run_bench(argv: list[str]) -> int:
     options = parser().parse_args(argv)
     if options.sharegpt and not Path(options.sharegpt).is_file():
         raise UsageError(f"--sharegpt {options.sharegpt}: no such file")
-    layout = StateLayout(Path(options.state_dir or default_state_dir()).absolute())
+    layout = StateLayout(Path(options.state_dir or default_state_dir()).resolve())
     status = read_status(layout.supervisor_state)
     vllm = status.child("vllm") if status else None
     if status is None or vllm is None or vllm.state != "healthy":
@@ -91,7 +92,7 @@ def run_bench(argv: list[str]) -> int:
             f"no healthy server found in {layout.root} (start serve-with-monitoring first, or pass its --state-dir)"
         )
     scratch = layout.scratch("bench")
-    scratch.mkdir(parents=True, exist_ok=True)
+    ensure_directory(scratch)  # under the state dir: never through a link
     env = {
         **os.environ,
         "TMPDIR": str(scratch),

@@ -13,11 +13,13 @@ from launcher.errors import UsageError
 from launcher.preflight import check_port_free
 from launcher.settings import value_parsers as parse
 from launcher.settings.argument_parsing import OneLineErrorParser, typed
+from launcher.settings.options import BY_FLAG
 from launcher.stack.secured_endpoint import exporter_exposure_warning
 from launcher.state_layout import StateLayout
 from observability.exporter.collector_catalog import CATALOG, NAMES, enabled_collectors
+from observability.exporter.exporter_web_config import load_exporter_web_config
 from observability.exporter.main import ExporterOptions, run
-from observability.exporter.web_config import WebConfigError, load_web_config
+from observability.exporter.web_config import WebConfigError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--host", default=defaults.LOOPBACK, help="address to bind (default: %(default)s)")
     command.add_argument(
-        "--port", type=typed(parse.port), default=defaults.EXPORTER_PORT, help="port to bind (default: %(default)s)"
+        "--port", type=typed(parse.TCP_PORT), default=defaults.EXPORTER_PORT, help="port to bind (default: %(default)s)"
     )
     command.add_argument(
         "--state-dir",
@@ -42,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--collect-interval",
-        type=typed(parse.positive_seconds),
+        type=typed(BY_FLAG["--collect-interval"].parse),  # the launcher's own bounds
         default=defaults.COLLECT_INTERVAL_S,
         help="seconds between collections; keep it at most the scrape interval (default: %(default)s)",
     )
@@ -97,7 +99,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def run_exporter(argv: list[str]) -> int:
     options = parse_arguments(argv)
     try:
-        web = load_web_config(options.web_config_file) if options.web_config_file else None
+        web = load_exporter_web_config(options.web_config_file) if options.web_config_file else None
     except WebConfigError as error:
         raise UsageError(str(error)) from None
     check_port_free(options.host, options.port, "exporter (--port)")

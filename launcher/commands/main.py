@@ -9,8 +9,8 @@ import signal
 import sys
 
 from launcher.errors import EXIT_ENVIRONMENT, LauncherError, StopRequested, UsageError
-from launcher.settings.api_key import API_KEY_FLAG, API_KEY_VARIABLE, split_api_key
 from launcher.settings.command_line import PROG, help_text, parse_command_line, version_text
+from launcher.settings.secret_options import API_KEY, BY_FLAG, MOVED_FROM_ARGV, check_secret, split_secrets
 
 
 def _configure_logging() -> None:
@@ -22,27 +22,46 @@ def _configure_logging() -> None:
     )
 
 
-_MOVED_MARK = "SWM_API_KEY_MOVED_FROM_ARGV"
-
 # What a shell reports for a tool killed by SIGPIPE (`seq 1000000 | head -1` under `set -o pipefail`):
 # the output was cut short, which 0 would hide and 1 (vLLM gave up, or unreachable for `top`) would blur.
 EXIT_STDOUT_CLOSED = 128 + signal.SIGPIPE
 
 
-def hide_api_key(argv: list[str]) -> None:
-    """/proc/PID/cmdline is readable by every local user: a launcher given --api-key runs itself again
-    without it, with the key in its environment (readable by its own user only), where vLLM reads it."""
-    kept, keys = split_api_key(argv)
-    if not keys:
+def hide_secrets(argv: list[str]) -> None:
+    """/proc/PID/cmdline is readable by every local user: a launcher given --api-key or --hf-token runs itself
+    again without them, with each in its environment variable (readable by its own user only), where vLLM
+    reads it. A --hf-token on the command line wins over an HF_TOKEN already set; two API keys are refused."""
+    kept, found = split_secrets(argv)
+    if not found:
         return
-    if len(set(keys)) > 1 or (os.environ.get(API_KEY_VARIABLE) not in (None, keys[0])):
-        raise UsageError(f"more than one API key given ({API_KEY_FLAG}, {API_KEY_VARIABLE}): vLLM reads one; give one")
-    if not keys[0]:
-        raise UsageError(f"{API_KEY_FLAG} needs a value")
-    environment = {**os.environ, API_KEY_VARIABLE: keys[0], _MOVED_MARK: "1"}
+    environment = dict(os.environ)
+    for option, values in found.items():
+        for value in values:
+            check_secret(value, option, option.flag)
+        ambiguous = option is API_KEY and os.environ.get(option.variable) not in (None, values[0])
+        if len(set(values)) > 1 or ambiguous:
+            raise UsageError(
+                f"more than one {option.what} given ({option.flag}, {option.variable}): vLLM reads one; give one"
+            )
+        environment[option.variable] = values[0]
+    environment[MOVED_FROM_ARGV] = ",".join(option.variable for option in found)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, "-m", "launcher", *kept], environment)  # noqa: S606 - ourselves
+
+
+def _say_where_the_secrets_went() -> None:
+    """After hide_secrets: the note stays in the environment for pre-flight (vllm_server/command.py)."""
+    moved = set(os.environ.get(MOVED_FROM_ARGV, "").split(","))
+    for option in BY_FLAG.values():
+        if option.variable in moved:
+            logging.getLogger(__name__).warning(
+                "%s was on the command line, where other local users could see it while the launcher started; "
+                "it now reaches vLLM as %s. Prefer %s FILE",
+                option.flag,
+                option.variable,
+                option.file_option,
+            )
 
 
 def _stdout_closed() -> bool:
@@ -95,13 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             from launcher.commands.incidents import run_incidents
 
             return run_incidents(argv[1:])
-        hide_api_key(argv)  # the main job only: the subcommands above take no key to hide
-        if os.environ.pop(_MOVED_MARK, None):
-            logging.getLogger(__name__).warning(
-                "--api-key was on the command line, where other local users could see it while the launcher "
-                "started; it now reaches vLLM as %s. Prefer --api-key-file FILE",
-                API_KEY_VARIABLE,
-            )
+        hide_secrets(argv)  # the main job only: the subcommands above take no secret to hide
+        _say_where_the_secrets_went()
         command_line = parse_command_line(argv)
         if command_line.wants_help:
             print(help_text())

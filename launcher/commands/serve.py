@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 from pathlib import Path
 from types import FrameType
@@ -13,6 +12,7 @@ from launcher import defaults
 from launcher.addresses import host_port, is_exposed
 from launcher.commands.vllm_evidence import evidence_sources, gpu_health, recorder, redacted_command
 from launcher.errors import EXIT_NEEDS_A_PERSON, PreflightError, StopRequested
+from launcher.file_writes import ensure_directory, remove_tree
 from launcher.preflight import check_model, check_port_free, check_state_dir
 from launcher.settings.command_line import CommandLine
 from launcher.settings.settings import Settings, load_settings
@@ -62,13 +62,12 @@ def _cache_dir(layout: StateLayout) -> Path:
 def _learn(settings: Settings, layout: StateLayout) -> tuple[Path, VllmCapabilities]:
     executable = find_vllm(settings.vllm_bin)
     scratch = layout.scratch("preflight")
-    scratch.mkdir(parents=True, exist_ok=True)
-    (scratch / "tmp").mkdir(exist_ok=True)
+    ensure_directory(scratch / "tmp")
     env = vllm_environment(os.environ, layout, settings, scratch, None)
     try:
         capabilities = learn_capabilities(executable, _cache_dir(layout), env)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
     return executable, capabilities
 
 
@@ -196,9 +195,14 @@ def _leave_termination_message(message: str) -> None:
     """Kubernetes shows this file's text as the reason a container ended (kubectl describe pod): the pod fails
     visibly, saying what a person must do. Elsewhere the file does not exist and nothing is written."""
     path = Path(os.environ.get("SWM_TERMINATION_LOG", TERMINATION_LOG))
-    if path.exists():
+    try:  # never created, and never through a link: a root launcher must not write where one points
+        descriptor = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        log.debug("cannot write %s: %s", path, error)
+        return
+    with os.fdopen(descriptor, "w") as handle:
         try:
-            path.write_text(message[:4000] + "\n")
+            handle.write(message[:4000] + "\n")
         except OSError as error:
             log.debug("cannot write %s: %s", path, error)
 

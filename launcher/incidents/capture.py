@@ -7,7 +7,6 @@ never worth a launcher that stops supervising."""
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 import time
 import urllib.request
@@ -20,6 +19,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from launcher import __version__
+from launcher.helper_environment import names_a_secret
 from launcher.incidents import process_tree, stacks
 from launcher.incidents.redaction import Redactor
 from launcher.incidents.store import SUMMARY, Bundle, IncidentStore
@@ -31,7 +31,6 @@ LOG_TAIL_LINES = 500
 _GPU_FAMILIES = ("DCGM_", "swm_gpu_", "swm_nvml_")  # the exporter's view of the GPUs, not of the host
 _NATIVE_NEEDS_S = 3.0  # native frames are only worth it with this much budget left
 _HTTP_TIMEOUT_S = 2.0
-SECRET_VARIABLE = re.compile(r"(?i)(key|token|secret|password|passwd|credential)")
 _UNVERIFIED = ssl._create_unverified_context()  # noqa: S323 - our own exporter, dialled on this host
 
 
@@ -60,11 +59,7 @@ class Evidence:
 def secrets_in(environment: dict[str, str]) -> tuple[str, ...]:
     """Values of variables whose name says they are secret (HF_TOKEN, VLLM_API_KEY, AWS_SECRET_ACCESS_KEY ...):
     vLLM's log may echo them, and no bundle may hold them."""
-    return tuple(
-        value
-        for name, value in environment.items()
-        if value and SECRET_VARIABLE.search(name) and not name.endswith(("_FILE", "_PATH", "_DIR"))
-    )
+    return tuple(value for name, value in environment.items() if value and names_a_secret(name))
 
 
 class _Budget:

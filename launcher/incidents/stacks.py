@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from launcher.helper_environment import helper_environment
 from launcher.installed_tools import find_tool
 
 # Frames of a thread that waits for work rather than doing it: shown after the ones that tell where it hung.
@@ -57,12 +58,21 @@ def read_stacks(tool: Path | None, pids: dict[int, str], timeout_s: float, nativ
     for pid, role in pids.items():
         command = [str(tool), "dump", "--json", "--pid", str(pid), *(["--native"] if native else [])]
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=max(0.1, timeout_s), check=False)
+            result = subprocess.run(
+                command,
+                env=helper_environment(),
+                capture_output=True,
+                text=True,
+                timeout=max(0.1, timeout_s),
+                check=False,
+            )
             if result.returncode != 0 and "suspend" in result.stderr:
                 # py-spy pauses a process to read a consistent stack, and cannot pause one already stopped
                 # (SIGSTOP, a debugger): that one holds still anyway, so it is read without pausing.
                 command.append("--nonblocking")
-                result = subprocess.run(command, capture_output=True, text=True, timeout=max(0.1, timeout_s))
+                result = subprocess.run(
+                    command, env=helper_environment(), capture_output=True, text=True, timeout=max(0.1, timeout_s)
+                )
         except subprocess.TimeoutExpired:
             reading.problems[pid] = f"py-spy did not finish within {timeout_s:.1f} s"
             continue

@@ -93,8 +93,10 @@ def help_text() -> str:
     ]
     for option in OPTIONS:
         head = f"  {option.flag}" + (f" {option.metavar}" if option.metavar else "")
-        default = f" (default: {option.default})" if option.default not in (None, False, ()) else ""
-        lines.append(f"{head:<28} {option.help}{default}")
+        notes = [f"default: {option.default}"] if option.default not in (None, False, ()) else []
+        span = getattr(option.parse, "span", None)
+        notes += [f"range: {span()}"] if span else []
+        lines.append(f"{head:<28} {option.help}" + (f" ({'; '.join(notes)})" if notes else ""))
     lines += ["  -h, --help                 show this help", "  --version                  show the version"]
     return "\n".join(lines)
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from launcher.errors import UsageError
 from launcher.settings.options import BY_CONFIG_KEY, BY_FLAG, REMOVED, removed_option_message
+from launcher.settings.plain_yaml import PlainYamlError, load_plain_yaml, read_bounded
+from launcher.settings.shown_values import shown
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,14 @@ def _parse_launcher_value(path: Path, key: str, raw: Any) -> Any:
         return tuple(_parse_one(path, key, option.parse, item) for item in items)
     if option.parse is None:
         if not isinstance(raw, bool):
-            raise UsageError(f"config file {path}: key '{key}': expected true or false, got {raw!r}")
+            raise UsageError(f"config file {path}: key '{key}': expected true or false, got {shown(raw)}")
         return raw
     return _parse_one(path, key, option.parse, raw)
 
 
 def _parse_one(path: Path, key: str, parse: Callable[[str], Any], raw: Any) -> Any:
     if isinstance(raw, (dict, list, bool)) or raw is None:
-        raise UsageError(f"config file {path}: key '{key}': expected a single value, got {raw!r}")
+        raise UsageError(f"config file {path}: key '{key}': expected a single value, got {shown(raw)}")
     try:
         return parse(str(raw))
     except ValueError as error:
@@ -51,18 +51,18 @@ def _parse_one(path: Path, key: str, parse: Callable[[str], Any], raw: Any) -> A
 
 def load_config_file(path: Path) -> ConfigFile:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path)
     except OSError as error:
         raise UsageError(f"cannot read config file {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"config file {path} is not UTF-8 text") from None
+    except PlainYamlError as error:
+        raise UsageError(f"config file {path}: {error}") from None
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise UsageError(f"config file {path} is not valid YAML{where}: {problem}") from None
+        document = load_plain_yaml(text)
+    except PlainYamlError as error:
+        where = f" at {error.where}" if error.where else ""
+        raise UsageError(
+            f"config file {path}{' is not valid YAML' if error.invalid else ''}{where}: {error.problem}"
+        ) from None
     if document is None:
         return ConfigFile(path=path)
     if not isinstance(document, dict):
@@ -70,10 +70,16 @@ def load_config_file(path: Path) -> ConfigFile:
 
     launcher: dict[str, Any] = {}
     vllm: dict[str, Any] = {}
+    spelled: dict[str, str] = {}  # canonical key -> as written
     for raw_key, value in document.items():
         if not isinstance(raw_key, str) or not raw_key.strip():
-            raise UsageError(f"config file {path}: key {raw_key!r} is not an option name")
+            raise UsageError(f"config file {path}: key {shown(raw_key)} is not an option name")
         key = _canonical_key(raw_key.strip())
+        if key in spelled:
+            raise UsageError(
+                f"config file {path}: keys {shown(spelled[key])} and {shown(raw_key)} name the same setting; keep one"
+            )
+        spelled[key] = raw_key
         if key == "config":
             raise UsageError(f"config file {path}: key 'config': a config file cannot name another one")
         if f"--{key}" in REMOVED:

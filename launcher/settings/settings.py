@@ -52,6 +52,7 @@ class Settings:
     prometheus_web_config: Path | None
     prometheus_retention_size: str
     api_key_file: Path | None
+    hf_token_file: Path | None
     slo_ttft_threshold: float
     slo_ttft_target: float
     slo_itl_threshold: float
@@ -79,7 +80,9 @@ def merge_settings(command_line: CommandLine, config: ConfigFile | None = None) 
     values.update(merge_collector_switches(config.launcher, command_line.launcher, config.path))
     if values.get("state_dir") is None:
         values["state_dir"] = default_state_dir()
-    values["state_dir"] = Path(values["state_dir"]).expanduser().absolute()
+    # Resolved once, here: a state dir reached through a link of the user's (/var/lib/x -> /data/x) is fine, and
+    # below its real path nothing is ever followed (launcher/file_writes.py).
+    values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
     return Settings(
         **values,
         vllm_args=command_line.vllm_args,

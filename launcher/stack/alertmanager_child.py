@@ -8,10 +8,10 @@ from pathlib import Path
 from launcher import defaults
 from launcher.addresses import host_port
 from launcher.errors import PreflightError
+from launcher.helper_environment import helper_environment
 from launcher.installed_tools import find_tool
 from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_config import config_path, write_config
-from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.state_layout import StateLayout
 
@@ -31,7 +31,14 @@ DEBIAN_TEMPLATES = Path("/usr/share/prometheus/alertmanager/default.tmpl")
 def check_alertmanager(binary: Path) -> None:
     """Debian's Alertmanager without its templates loads no configuration and delivers nothing: say so now."""
     try:
-        result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False)
+        result = subprocess.run(
+            [str(binary), "--version"],
+            env=helper_environment(),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return  # no verdict: it will say so in its own log
     if "debian" in (result.stdout + result.stderr) and not DEBIAN_TEMPLATES.exists():

@@ -17,6 +17,7 @@ import yaml
 
 from launcher.errors import UsageError
 from launcher.file_writes import write_for_container, write_private
+from launcher.helper_environment import helper_environment
 from launcher.settings.settings import Settings
 from launcher.state_layout import StateLayout
 
@@ -116,6 +117,7 @@ def check_config(path: Path, amtool: Path | None, what: str = "--alertmanager-co
     try:
         result = subprocess.run(
             [str(amtool), "check-config", str(path)],
+            env=helper_environment(),
             capture_output=True,
             text=True,
             timeout=_AMTOOL_TIMEOUT_S,

@@ -12,12 +12,12 @@ from pathlib import Path
 import yaml
 
 from launcher.file_writes import write_for_container
+from launcher.helper_environment import helper_environment
 from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_child import alertmanager_url
 from launcher.stack.alertmanager_config import config_path
 from launcher.stack.grafana_child import grafana_url
 from launcher.stack.grafana_dashboards import dashboards_dir
-from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.stack.prometheus_child import prometheus_url, with_access
 from launcher.stack.prometheus_rules import rules_dir
@@ -40,7 +40,11 @@ def docker_engine_answers() -> bool:
         return False
     try:
         result = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=10, check=False
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            env=helper_environment(),
+            capture_output=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from launcher.addresses import dial_host, host_port
+from launcher.helper_environment import helper_environment
 from launcher.settings.settings import Settings
-from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.stack.secured_endpoint import SecuredEndpoint
 from launcher.state_layout import StateLayout

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from launcher import defaults
 from launcher.addresses import host_port
+from launcher.helper_environment import helper_environment
 from launcher.settings.settings import Settings
 from launcher.stack.alertmanager_child import alertmanager_url
 from launcher.stack.files import grafana_env_defaults
 from launcher.stack.grafana_dashboards import dashboards_dir, home_dashboard
-from launcher.stack.helper_environment import helper_environment
 from launcher.stack.http_child import HttpChild
 from launcher.stack.prometheus_child import prometheus_duration, prometheus_url
 from launcher.stack.secured_endpoint import OPEN, StackAccess

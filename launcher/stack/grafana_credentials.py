@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.file_writes import write_private
+from launcher.file_writes import read_private, write_private
 
 ADMIN_USER = "admin"
 
@@ -21,9 +21,9 @@ class GrafanaCredentials:
 
 def ensure_admin_password(state_dir: Path) -> GrafanaCredentials:
     path = state_dir / "grafana-admin-password"
-    if path.exists() and path.read_text().strip():
-        path.chmod(0o600)
-        return GrafanaCredentials(path, path.read_text().strip(), new=False)
+    existing = (read_private(path) or "").strip()
+    if existing:
+        return GrafanaCredentials(path, existing, new=False)
     password = secrets.token_urlsafe(18)
     write_private(path, password + "\n")
     return GrafanaCredentials(path, password, new=True)

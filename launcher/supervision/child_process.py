@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
+from launcher.file_writes import open_for_append
 from launcher.supervision import process_groups
 from launcher.supervision.orphan_guard import OrphanGuard
 
@@ -27,14 +28,6 @@ _LOG_ROTATE_BYTES = 50 * 1024 * 1024
 _TAIL_LINES = 40
 _MAX_PARTIAL_LINE = 64 * 1024
 _ECHO_BACKLOG = 2000  # chunks; beyond it echo drops output rather than stall the child (the log keeps it)
-
-
-def _rotate(path: Path) -> None:
-    try:
-        if path.stat().st_size > _LOG_ROTATE_BYTES:
-            path.replace(path.with_name(path.name + ".1"))
-    except FileNotFoundError:
-        pass
 
 
 class ChildProcess:
@@ -71,9 +64,8 @@ class ChildProcess:
         return self._process.pid if self._process else None
 
     def start(self) -> None:
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        _rotate(self._log_path)
-        log_file = self._log_path.open("ab")
+        # 0600: a child's output may hold what its user alone should read; a link planted at the name is refused.
+        log_file = open_for_append(self._log_path, 0o600, rotate_over=_LOG_ROTATE_BYTES)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         log_file.write(f"---- {stamp} starting: {' '.join(self.argv)}\n".encode())
         log_file.flush()

@@ -9,7 +9,7 @@ It also removes the files it was told about: the shared memory a killed vLLM lea
 vLLM's IPC directory when it had to live in /tmp.
 
 Run as `python -m launcher.supervision.orphan_guard`; it imports only the standard library (and
-process_groups, which does the same).
+process_groups and helper_environment, which do the same).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 import time
 from typing import IO
 
+from launcher.helper_environment import helper_environment
 from launcher.supervision import process_groups
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class OrphanGuard:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "launcher.supervision.orphan_guard"],
             stdin=subprocess.PIPE,
+            env=helper_environment(),  # it outlives the launcher: it holds no secret of it
             start_new_session=True,  # Ctrl-C and `kill -- -PGID` on the launcher must not reach it
             close_fds=True,
         )

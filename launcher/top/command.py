@@ -45,9 +45,11 @@ def _parser() -> OneLineErrorParser:
     command.add_argument("--vllm-url", type=typed(parse.http_url), default=None, help="vLLM's base URL")
     command.add_argument("--exporter-url", type=typed(parse.http_url), default=None, help="the exporter's /metrics")
     command.add_argument(
-        "--interval", type=typed(parse.positive_seconds), default=2.0, help="seconds between refreshes"
+        "--interval", type=typed(parse.seconds_between(0.05, 3600)), default=2.0, help="seconds between refreshes"
     )
-    command.add_argument("--window", type=typed(parse.positive_seconds), default=60.0, help="latency window, seconds")
+    command.add_argument(
+        "--window", type=typed(parse.seconds_between(1, 86400)), default=60.0, help="latency window, seconds"
+    )
     command.add_argument("--once", action="store_true", help="print one snapshot and exit")
     command.add_argument("--json", action="store_true", help="with --once: JSON (keys and units in the README)")
     return command

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.errors import PreflightError
+from launcher.file_writes import write_cache_file
+from launcher.helper_environment import without_secrets
 from launcher.vllm_server.executable import interpreter_of
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,12 @@ def _read_version(executable: Path, env: dict[str, str]) -> str:
     )
     try:
         result = subprocess.run(
-            [interpreter, "-c", probe], capture_output=True, text=True, timeout=30, env=env, check=False
+            [interpreter, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=without_secrets(env),
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -103,7 +109,7 @@ def learn_capabilities(executable: Path, cache_dir: Path, env: dict[str, str]) -
             capture_output=True,
             text=True,
             timeout=_HELP_TIMEOUT_S,
-            env=env,
+            env=without_secrets(env),  # vLLM's settings may change its options; its secrets cannot
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -115,8 +121,7 @@ def learn_capabilities(executable: Path, cache_dir: Path, env: dict[str, str]) -
         last = _last_line(result.stderr or result.stdout)
         raise PreflightError(f"`{executable} serve --help=all` failed (exit {result.returncode}): {last}")
     capabilities = VllmCapabilities(version=_read_version(executable, env), arity=arity)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    temporary = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"version": capabilities.version, "arity": arity}, indent=0, sort_keys=True))
-    temporary.replace(cache_file)
+    write_cache_file(
+        cache_file, json.dumps({"version": capabilities.version, "arity": arity}, indent=0, sort_keys=True)
+    )
     return capabilities

@@ -14,13 +14,21 @@ import yaml
 from launcher import defaults
 from launcher.errors import UsageError
 from launcher.file_writes import write_private
-from launcher.settings.api_key import API_KEY_VARIABLE, read_api_key_file
 from launcher.settings.options import OPTIONS
+from launcher.settings.secret_options import (
+    API_KEY,
+    MOVED_FROM_ARGV,
+    SECRET_OPTIONS,
+    SecretOption,
+    check_secret,
+    read_secret_file,
+    split_secrets,
+)
 from launcher.settings.settings import Settings
 from launcher.state_layout import StateLayout
 from launcher.vllm_server.capabilities import VllmCapabilities
 from launcher.vllm_server.flags import check_known_flags, translate_args, translate_config
-from launcher.vllm_server.target import VllmTarget, read_target, remove_option, scan_vllm_args
+from launcher.vllm_server.target import VllmTarget, model_first, read_target, remove_option, scan_vllm_args
 from launcher.vllm_server.tiny_model import TINY_MODEL_NAME
 
 _NO_PHONE_HOME = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
@@ -91,6 +99,7 @@ def vllm_environment(
     env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(layout.cache / "torchinductor"))
     env.setdefault("TRITON_CACHE_DIR", str(layout.cache / "triton"))
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop(MOVED_FROM_ARGV, None)  # the launcher's own note
     if multiproc_dir is not None:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc_dir)
     else:
@@ -98,31 +107,39 @@ def vllm_environment(
     return env
 
 
-def _take_api_key(
+def _take_secret(
+    option: SecretOption,
     args: tuple[str, ...],
     config: dict[str, object],
     capabilities: VllmCapabilities,
     settings: Settings,
     base_env: Mapping[str, str],
 ) -> tuple[tuple[str, ...], dict[str, object], str | None]:
-    """The API key out of vLLM's argv and config file, whichever way it was given: --api-key (the launcher
-    re-executes itself without it, see commands/main.py), the config file's api-key, --api-key-file, VLLM_API_KEY."""
-    args, from_args = remove_option(args, "--api-key", capabilities)
+    """One secret out of vLLM's argv and config file, whichever way it was given: on the command line (the
+    launcher re-executes itself with it in its environment, see commands/main.py), in the config file, in
+    its file option; else the launcher's environment. Two different values are refused: which one vLLM
+    should use is not for the launcher to guess."""
+    args, from_args = remove_option(args, option.flag, capabilities, keep_bare=option.bare_allowed)
     config = dict(config)
-    from_config: list[str] = []
-    for key in ("api-key", "api_key"):
-        value = config.pop(key, None)
-        if value is not None:
-            from_config += [str(item) for item in value] if isinstance(value, list) else [str(value)]
-    keys = [*from_args, *from_config]
-    if settings.api_key_file is not None:
-        keys.append(read_api_key_file(settings.api_key_file))
-    if len(set(keys)) > 1:
+    values = [check_secret(value, option, option.flag) for value in from_args]
+    if option.variable in base_env.get(MOVED_FROM_ARGV, "").split(",") and base_env.get(option.variable):
+        values.append(base_env[option.variable])
+    for key in option.config_keys:
+        value = config.get(key)
+        if value is None or (option.bare_allowed and isinstance(value, bool)):
+            continue  # `hf-token: true`: the token `hf auth login` stored, nothing secret
+        del config[key]
+        items = value if isinstance(value, list) else [value]
+        values += [check_secret(str(item), option, f"config file: key '{key}'") for item in items]
+    file_path = getattr(settings, option.settings_field)
+    if file_path is not None:
+        values.append(read_secret_file(file_path, option))
+    if len(set(values)) > 1:
         raise UsageError(
-            "more than one API key given (--api-key, the config file, --api-key-file): vLLM reads one from "
-            f"{API_KEY_VARIABLE}, which is how the launcher passes it; give one"
+            f"more than one {option.what} given ({option.flag}, the config file, {option.file_option}): vLLM "
+            f"reads one from {option.variable}, which is how the launcher passes it; give one"
         )
-    return args, config, keys[0] if keys else (base_env.get(API_KEY_VARIABLE) or None)
+    return args, config, values[0] if values else (base_env.get(option.variable) or None)
 
 
 def plan_vllm(
@@ -133,11 +150,16 @@ def plan_vllm(
     tiny_model_dir: Path,
     base_env: Mapping[str, str] | None = None,
 ) -> VllmInvocation:
+    split_secrets(list(settings.vllm_args))  # refuses `--api-key -sk-...` before any message could echo it
     args = translate_args(settings.vllm_args, capabilities)
     config = translate_config(settings.vllm_config or {}, capabilities)
     check_known_flags(args, config, capabilities, tuple(option.flag for option in OPTIONS))
     base = os.environ if base_env is None else base_env
-    args, config, api_key = _take_api_key(args, config, capabilities, settings, base)
+    secrets: dict[SecretOption, str | None] = {}
+    for option in SECRET_OPTIONS:
+        args, config, secrets[option] = _take_secret(option, args, config, capabilities, settings, base)
+    api_key = secrets[API_KEY]
+    args = model_first(args, capabilities)
     target = read_target(args, config, capabilities)
 
     uses_tiny_model = target.model is None
@@ -157,8 +179,9 @@ def plan_vllm(
     scratch = layout.scratch("vllm")
     multiproc_dir = layout.run / "prometheus-multiproc" if target.api_server_count > 1 else None
     env = vllm_environment(base, layout, settings, scratch, multiproc_dir)
-    if api_key:
-        env[API_KEY_VARIABLE] = api_key  # vLLM reads it from here; argv is readable by every local user
+    for option, value in secrets.items():
+        if value:
+            env[option.variable] = value  # vLLM reads it from here; argv is readable by every local user
     target = replace(target, api_key=api_key)
     if uses_tiny_model:
         env["HF_HUB_OFFLINE"] = "1"

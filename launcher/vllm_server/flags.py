@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from launcher.errors import UsageError
+from launcher.settings.shown_values import shortened, shown
 from launcher.vllm_server.capabilities import VllmCapabilities
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ def _unknown(flag: str, capabilities: VllmCapabilities) -> bool:
 
 
 def _suggestion(flag: str, capabilities: VllmCapabilities, ours: tuple[str, ...]) -> str:
+    if len(flag) > 100:
+        return ""  # no option is that long; and difflib's work grows with it
     known = [option for option in capabilities.arity if option.startswith("--")] + list(ours)
     close = difflib.get_close_matches(flag.replace("_", "-"), known, n=3, cutoff=0.6)
     return f" (did you mean {', '.join(close)}?)" if close else ""
@@ -130,13 +133,14 @@ def check_known_flags(
             continue  # a positional, or a value such as -1
         if _unknown(flag, capabilities):
             raise UsageError(
-                f"vllm serve {capabilities.version} has no option {flag}{_suggestion(flag, capabilities, ours)};"
+                f"vllm serve {capabilities.version} has no option {shortened(flag)}"
+                f"{_suggestion(flag, capabilities, ours)};"
                 " see `vllm serve --help=all`"
             )
     for key in config:
         flag = "--" + str(key).replace("_", "-")
         if _unknown(flag, capabilities):
             raise UsageError(
-                f"config file: key '{key}' is not an option of vllm serve {capabilities.version}"
+                f"config file: key {shown(key)} is not an option of vllm serve {capabilities.version}"
                 f"{_suggestion(flag, capabilities, ours)}"
             )

@@ -10,6 +10,7 @@ from launcher.addresses import dial_host, host_port
 from launcher.errors import UsageError
 from launcher.preflight import check_port_free
 from launcher.settings import value_parsers as parse
+from launcher.settings.shown_values import shortened
 from launcher.vllm_server.capabilities import VllmCapabilities
 
 _ALIASES = {"-asc": "--api-server-count"}
@@ -28,6 +29,14 @@ class _Token:
     values: tuple[str, ...]
 
 
+def canonical_flag(flag: str) -> str:
+    """vLLM's parser reads --max_model_len as --max-model-len (up to a dot: --compilation-config.some_key)."""
+    if not flag.startswith("--"):
+        return flag
+    name, dot, key = flag.partition(".")
+    return name.replace("_", "-") + dot + key
+
+
 def _walk(args: tuple[str, ...], capabilities: VllmCapabilities) -> list[_Token]:
     """The command line cut into positionals and options with their values, by each option's arity."""
     walked: list[_Token] = []
@@ -39,11 +48,11 @@ def _walk(args: tuple[str, ...], capabilities: VllmCapabilities) -> list[_Token]
             walked.append(_Token(None, (token,), (token,)))
             continue
         flag, has_value, value = token.partition("=")
-        flag = _ALIASES.get(flag, flag)
+        flag = _ALIASES.get(flag, canonical_flag(flag))
         if has_value:
             walked.append(_Token(flag, (token,), (value,)))
             continue
-        arity = capabilities.arity.get(flag, "1" if index < len(args) and not args[index].startswith("-") else "0")
+        arity = capabilities.arity.get(flag) or _unlisted_arity(flag, args[index:])
         start = index
         if arity == "1":
             index = min(index + 1, len(args))
@@ -56,6 +65,29 @@ def _walk(args: tuple[str, ...], capabilities: VllmCapabilities) -> list[_Token]
     return walked
 
 
+def _unlisted_arity(flag: str, rest: tuple[str, ...]) -> str:
+    """A guess for an option --help=all does not list, from what follows it."""
+    if flag == "-O":
+        return "1" if rest[:1] and rest[0] in ("0", "1", "2", "3") else "0"  # vLLM's -O 3
+    if not flag.startswith("--") and len(flag) > 2:
+        return "0"  # -O3, -q4: a short option with its value attached
+    return "1" if rest and not rest[0].startswith("-") else "0"
+
+
+def model_first(args: tuple[str, ...], capabilities: VllmCapabilities) -> tuple[str, ...]:
+    """vLLM takes its model only as the first argument ("`model` should be provided as the first positional
+    argument"); most command lines put it after an option or two. The model moves to the front, every
+    option keeps its values and its order."""
+    if "--" in args:
+        return args  # after it, vLLM reads everything as positional: left as written
+    walked = _walk(args, capabilities)
+    positionals = [token for token in walked if token.flag is None]
+    if len(positionals) != 1 or walked[0] is positionals[0]:
+        return args  # none, already first, or several (read_target refuses those)
+    rest = [part for token in walked if token is not positionals[0] for part in token.tokens]
+    return (positionals[0].values[0], *rest)
+
+
 def scan_vllm_args(args: tuple[str, ...], capabilities: VllmCapabilities) -> ScannedArgs:
     walked = _walk(args, capabilities)
     positionals = tuple(token.values[0] for token in walked if token.flag is None)
@@ -64,13 +96,14 @@ def scan_vllm_args(args: tuple[str, ...], capabilities: VllmCapabilities) -> Sca
 
 
 def remove_option(
-    args: tuple[str, ...], flag: str, capabilities: VllmCapabilities
+    args: tuple[str, ...], flag: str, capabilities: VllmCapabilities, keep_bare: bool = False
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The command line without every occurrence of `flag`, and the values they carried."""
+    """The command line without every occurrence of `flag`, and the values they carried. With keep_bare, an
+    occurrence without a value (an optional one: `--hf-token` alone) stays."""
     kept: list[str] = []
     values: list[str] = []
     for token in _walk(args, capabilities):
-        if token.flag == flag:
+        if token.flag == flag and not (keep_bare and not token.values):
             values.extend(token.values)
         else:
             kept.extend(token.tokens)
@@ -128,7 +161,7 @@ def read_target(args: tuple[str, ...], config: dict[str, Any] | None, capabiliti
 
     model = scanned.positionals[0] if scanned.positionals else value("--model")
     if len(scanned.positionals) > 1:
-        raise UsageError(f"more than one model given: {' '.join(scanned.positionals)}")
+        raise UsageError(f"more than one model given: {shortened(' '.join(scanned.positionals))}")
     host = value("--host")
     port_text = value("--port")
     try:
@@ -155,6 +188,16 @@ def read_target(args: tuple[str, ...], config: dict[str, Any] | None, capabiliti
 
 def check_target(target: VllmTarget) -> None:
     """Before anything starts: the launcher and Prometheus can reach what vLLM will listen on, and it is free."""
+    # These names reach the target lists, the status file and the exporter's labels.
+    for flag, value in (
+        ("model", target.model),
+        ("--served-model-name", target.served_model_name),
+        ("--host", target.host),
+    ):
+        try:
+            parse.without_control_characters(value or "", "a name")
+        except ValueError as error:
+            raise UsageError(f"{flag}: {error}") from None
     if target.uds:
         raise UsageError("--uds is not supported: Prometheus cannot scrape vLLM's /metrics over a unix socket")
     check_port_free(target.host, target.port, "vLLM (--port)")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from launcher.errors import PreflightError
+from launcher.helper_environment import without_secrets
 from launcher.vllm_server import tiny_model
 from launcher.vllm_server.executable import interpreter_of
 
@@ -24,7 +25,7 @@ def ensure_tiny_model(directory: Path, vllm_executable: Path, env: dict[str, str
     try:
         result = subprocess.run(
             [python, tiny_model.__file__, str(directory)],
-            env=env,
+            env=without_secrets(env),  # built offline: no hub token needed
             capture_output=True,
             text=True,
             check=False,

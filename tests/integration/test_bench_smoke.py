@@ -49,6 +49,16 @@ def test_exporter_overhead_bench_completes():
     assert [row["gpus"] for row in report["rows"]] == [1, 2]
 
 
+def test_hostile_clients_bench_completes():
+    report = run_bench(
+        "hostile_clients",
+        *("--rounds", "1", "--seconds", "1", "--build-up", "0.5", "--flooders", "2", "--half-open", "4"),
+        *("--baseline-ref", "HEAD"),
+    )
+    assert set(report["conditions"]) == {"before", "after"}
+    assert report["conditions"]["after"]["runs"][0]["scrapes_answered"] > 0
+
+
 @pytest.mark.vllm
 @pytest.mark.own_server
 def test_serving_overhead_bench_completes(cache_home):

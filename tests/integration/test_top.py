@@ -134,7 +134,7 @@ def test_the_live_view_shows_the_model_moves_under_load_and_q_restores_the_termi
     [
         (["--state-dir", "/nonexistent/state"], "no launcher running for /nonexistent/state"),
         (["--vllm-url", "http://127.0.0.1:9", "--once"], "cannot reach vLLM at http://127.0.0.1:9"),
-        (["--interval", "-1"], "--interval: expected a finite number of seconds"),
+        (["--interval", "-1"], "--interval: expected a number of seconds between"),
     ],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit(args, fragment):

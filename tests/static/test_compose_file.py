@@ -3,6 +3,7 @@
 There is no Docker engine here, so nothing is started.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -121,3 +122,28 @@ def test_the_shipped_alertmanager_config_is_what_the_launcher_generates_with_no_
 
     shipped = yaml.safe_load((REPO / "observability" / "alertmanager" / "alertmanager.yml").read_text())
     assert shipped == generated_config(load_settings(parse_command_line([])))
+
+
+def resolved_services() -> dict:
+    """Every service as the real Compose binary reads it (anchors and merges resolved), the model's too."""
+    result = subprocess.run(
+        [str(BIN / "docker-compose"), "-f", str(COMPOSE), "--profile", "model", "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "SWM_GRAFANA_ADMIN_PASSWORD": "from-the-launcher"},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"]
+
+
+def test_every_service_drops_every_capability_and_cannot_gain_privileges():
+    """None needs a capability: Prometheus, Alertmanager and Grafana run as their own non-root users on
+    unprivileged ports, and vLLM reaches its GPUs through the NVIDIA runtime's device nodes, not a capability.
+    no-new-privileges keeps a setuid binary in an image from gaining any back."""
+    services = resolved_services()
+    assert set(services) == {"prometheus", "alertmanager", "grafana", "vllm"}
+    for name, service in services.items():
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert not service.get("cap_add") and not service.get("privileged"), name

@@ -163,3 +163,62 @@ def test_dashboards_ship_as_configmaps_for_the_grafana_sidecar():
     assert all(m["metadata"]["labels"]["grafana_dashboard"] == "1" for m in maps)
     committed = {path.name: path.read_text() for path in (REPO / "observability" / "grafana" / "dashboards").glob("*")}
     assert {key: value for m in maps for key, value in m["data"].items()} == committed
+
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def quantity(value: str | int) -> float:
+    """A Kubernetes resource quantity in bytes (or plain units)."""
+    text = str(value)
+    for suffix, factor in _UNITS.items():
+        if text.endswith(suffix):
+            return float(text.removesuffix(suffix)) * factor
+    return float(text)
+
+
+def pod_specs() -> list[dict]:
+    """Every pod the kustomization makes, the optional KEDA component's objects included (none today)."""
+    return [
+        document["spec"]["template"]["spec"]
+        for document in build_kustomization()
+        if document["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")
+    ]
+
+
+def test_every_container_requests_and_is_limited_in_memory_and_disk():
+    pods = pod_specs()
+    assert pods
+    for pod in pods:
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+            for resource in ("memory", "ephemeral-storage"):
+                assert resource in requests and resource in limits, (container["name"], resource)
+                assert quantity(requests[resource]) <= quantity(limits[resource]), (container["name"], resource)
+
+
+def test_every_empty_dir_is_bounded_and_fits_in_the_pods_limits():
+    """A disk emptyDir counts against ephemeral-storage, a memory one (tmpfs) against the memory limit:
+    a full one must meet its own sizeLimit first, not evict the pod for the container's limit."""
+    for pod in pod_specs():
+        containers = pod.get("initContainers", []) + pod["containers"]
+        memory = sum(quantity(c["resources"]["limits"]["memory"]) for c in pod["containers"])
+        disk = sum(quantity(c["resources"]["limits"]["ephemeral-storage"]) for c in pod["containers"])
+        on_disk = on_tmpfs = 0.0
+        for volume in pod["volumes"]:
+            if "emptyDir" not in volume:
+                continue
+            empty_dir = volume["emptyDir"] or {}
+            assert "sizeLimit" in empty_dir, volume["name"]
+            if empty_dir.get("medium") == "Memory":
+                on_tmpfs += quantity(empty_dir["sizeLimit"])
+            else:
+                on_disk += quantity(empty_dir["sizeLimit"])
+        assert containers and on_disk <= disk and on_tmpfs < memory
+
+
+def test_no_pod_gets_a_service_account_token():
+    """Nothing in the pod calls the Kubernetes API (the cluster's Prometheus discovers it through the
+    ServiceMonitor, with its own account), so a token in the pod would only serve whoever broke in."""
+    for pod in pod_specs():
+        assert pod["automountServiceAccountToken"] is False

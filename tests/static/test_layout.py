@@ -23,6 +23,7 @@ GROUND = (
     "launcher.preflight",
     "launcher.installed_tools",
     "launcher.launcher_credentials",
+    "launcher.helper_environment",
 )
 # What observability/ holds as plain data and generators: the SLOs, where files are, runbooks.
 OBSERVABILITY_DATA = ("observability.files", "observability.runbooks", "observability.slo_objectives")
@@ -34,12 +35,13 @@ RULES: dict[str, tuple[str, ...]] = {
     "launcher.errors": (),
     "launcher.file_writes": (),
     "launcher.http_probe": (),
-    "launcher.state_layout": (),
+    "launcher.state_layout": ("launcher.file_writes",),  # its directories are made without following links
     "launcher.defaults": ("observability.slo_objectives", "observability.runbooks"),
     "launcher.addresses": ("launcher.defaults",),
     "launcher.preflight": ("launcher.errors",),
     "launcher.installed_tools": (),
     "launcher.launcher_credentials": ("launcher.state_layout",),
+    "launcher.helper_environment": (),  # standard library only: the orphan guard imports it
     "launcher.settings": (*GROUND, "observability.slo_objectives", "observability.exporter.collector_catalog"),
     "launcher.supervision": GROUND,  # generic: it knows nothing of vLLM or the stack
     "launcher.incidents": (*GROUND, "launcher.supervision"),  # evidence of a process tree, from outside it
@@ -212,12 +214,18 @@ def test_supervision_knows_nothing_of_vllm():
 
 
 def test_the_orphan_guard_runs_on_the_standard_library_alone():
-    for module in ("launcher.supervision.orphan_guard", "launcher.supervision.process_groups"):
+    modules = (
+        "launcher.supervision.orphan_guard",
+        "launcher.supervision.process_groups",
+        "launcher.helper_environment",
+    )
+    for module in modules:
         tree = ast.parse(MODULES[module].read_text())
         names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         outside = {name for name in names if name.split(".")[0] not in sys.stdlib_module_names} - {"__future__"}
-        assert outside <= {"launcher.supervision", "launcher.supervision.process_groups"}, (module, outside)
+        allowed = {"launcher.supervision", "launcher.supervision.process_groups", "launcher.helper_environment"}
+        assert outside <= allowed, (module, outside)
 
 
 def test_a_broken_rule_is_named_with_its_file_and_line(tmp_path, monkeypatch):

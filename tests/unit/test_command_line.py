@@ -61,10 +61,10 @@ def test_options_not_given_are_absent_so_the_config_file_can_supply_them():
     ("argv", "fragment"),
     [
         (["--grace-period", "soon"], "expected a number of seconds"),
-        (["--grace-period", "-1"], ">= 0"),
+        (["--grace-period", "-1"], "between 0 and 3600"),
         (["--max-restarts", "1.5"], "whole number"),
-        (["--startup-timeout", "0"], "> 0"),
-        (["--health-failures", "0"], ">= 1"),
+        (["--startup-timeout", "0"], "between 1 and"),
+        (["--health-failures", "0"], "between 1 and"),
         (["--grace-period"], "needs a value"),
     ],
 )

@@ -1,6 +1,6 @@
 """Helpers start from an allowlist of the launcher's environment: no secret reaches them."""
 
-from launcher.stack.helper_environment import helper_environment
+from launcher.helper_environment import helper_environment
 
 
 def test_secrets_stay_behind_and_what_helpers_need_comes_along():
@@ -14,6 +14,7 @@ def test_secrets_stay_behind_and_what_helpers_need_comes_along():
         "GOOGLE_APPLICATION_CREDENTIALS": "/creds.json",
         "HTTPS_PROXY": "http://proxy:3128",
         "SWM_LOG_LEVEL": "DEBUG",
+        "SWM_WEBHOOK_TOKEN": "t",  # a prefix lets a name in, unless it names a secret
         "NODE_NAME": "node-1",
     }
     env = helper_environment({"PYTHONUNBUFFERED": "1"}, base=base)

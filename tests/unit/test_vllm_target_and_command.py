@@ -112,3 +112,26 @@ def test_the_ipc_dir_stays_short_even_under_a_long_tmpdir(tmp_path, monkeypatch)
     fallback = ipc_dir_for(tmp_path / ("s" * 100))
     assert str(fallback).startswith("/tmp/swm-")
     assert len(str(fallback)) + len("/12345678-1234-1234-1234-123456789012") < 108
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["m", "--port", "8001", "--enforce-eager"],
+        ["--port", "8001", "m", "--enforce-eager"],
+        ["--port", "8001", "--enforce-eager", "m"],
+        ["--port", "8001", "--grace-period", "5", "m", "--enforce-eager"],
+        ["--port=8001", "--max_model_len", "2048", "m", "--enforce-eager"],
+    ],
+)
+def test_the_model_reaches_vllm_first_wherever_it_was_given(tmp_path, caps_0_32, argv):
+    """vLLM refuses a model after an option ("`model` should be provided as the first positional argument")."""
+    argv_of_vllm = plan(tmp_path, caps_0_32, argv).argv
+    assert argv_of_vllm[1:3] == ("serve", "m")
+    options = [token for token in argv_of_vllm[3:] if token not in ("--max_model_len", "2048")]
+    assert options[:3] in (["--port", "8001", "--enforce-eager"], ["--port=8001", "--enforce-eager", "--host"])
+
+
+def test_a_short_option_with_its_value_attached_does_not_swallow_the_model(tmp_path, caps_0_32):
+    assert plan(tmp_path, caps_0_32, ["-O3", "m"]).argv[1:4] == ("serve", "m", "-O3")
+    assert plan(tmp_path, caps_0_32, ["-asc", "1", "m"]).argv[1:5] == ("serve", "m", "-asc", "1")
