@@ -142,7 +142,11 @@ def test_docker_stack_hands_compose_the_installed_file_and_compose_finds_every_p
     argv = ["--stack", "docker", "--state-dir", state_dir]
     for flag in ("--prometheus-port", "--grafana-port", "--alertmanager-port"):
         argv += [flag, free_port()]
-    standin = {"SWM_STANDIN_DOCKER_STATE": str(docker_calls), "SWM_STANDIN_REPO": str(REPO_ROOT)}
+    standin = {
+        "SWM_STANDIN_DOCKER_STATE": str(docker_calls),
+        "SWM_STANDIN_REPO": str(REPO_ROOT),
+        "SWM_STANDIN_COMPOSE": str(Path(sys.executable).parent / "docker-compose"),
+    }
     result = run_in_venv(installed, [installed.python, "-c", PLAN_DOCKER_STACK, *argv], standin)
     assert result.returncode == 0, result.stderr
     planned = json.loads(result.stdout.splitlines()[-1])

@@ -5,6 +5,7 @@ Native Prometheus is real and tested in tests/integration/test_stack_native.py."
 import json
 import os
 import stat
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +28,10 @@ SWM_STANDIN_BIN = REPO_ROOT / "tests" / "support" / "standins" / "bin"
 
 @pytest.fixture
 def standin_path(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", f"{SWM_STANDIN_BIN}{os.pathsep}{os.environ['PATH']}")
+    # This Python's bin next: the stand-ins' `python3`, with PyYAML, and the real Compose binary beside it.
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join((str(SWM_STANDIN_BIN), str(Path(sys.executable).parent), os.environ["PATH"]))
+    )
     monkeypatch.setenv("SWM_STANDIN_DOCKER_STATE", str(tmp_path / "docker-standin"))
     monkeypatch.setenv("SWM_STANDIN_REPO", str(REPO_ROOT))
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
@@ -82,6 +86,11 @@ def test_docker_mode_runs_compose_up_waits_for_both_then_down_keeping_volumes(tm
     assert plan.mode == "docker"
     child = supervised(plan.children[0], guard)
     run_until(child, lambda c: c.state == State.HEALTHY)
+    # The stand-in's containers come up one after another, each health path on its own port only: healthy
+    # means every one was probed where it answers, and answered.
+    probes = [json.loads(line) for line in (standin_path / "probes.jsonl").read_text().splitlines()]
+    assert [probe for probe in probes if probe["status"] == 404] == []
+    assert {probe["program"] for probe in probes if probe["status"] == 200} == {"prometheus", "alertmanager", "grafana"}
     up = next(call for call in calls(standin_path) if "up" in call["argv"])
     assert up["argv"][:5] == ["compose", "-p", up["argv"][2], "-f", str(REPO_ROOT / "deploy" / "docker-compose.yaml")]
     assert up["argv"][2].startswith("swm-") and up["argv"][5:] == ["up", "-d", "--remove-orphans"]
@@ -167,6 +176,13 @@ def test_native_mode_runs_grafana_provisioned_from_observability(tmp_path, stand
     }
     assert env["SWM_PROMETHEUS_URL"] == f"http://127.0.0.1:{settings.prometheus_port}"
     assert env["SWM_ALERTMANAGER_URL"] == f"http://127.0.0.1:{settings.alertmanager_port}"
+    # What the stand-in read from its provisioning, with the variables replaced as Grafana replaces them.
+    provisioning = started["provisioning"]
+    assert {source["name"]: source["url"] for source in provisioning["datasources"]} == {
+        "Prometheus": f"http://127.0.0.1:{settings.prometheus_port}",
+        "Alertmanager": f"http://127.0.0.1:{settings.alertmanager_port}",
+    }
+    assert sorted(provisioning["dashboards"]) == sorted(path.name for path in dashboards.glob("*.json"))
     password_file = Path(env["GF_SECURITY_ADMIN_PASSWORD__FILE"])
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
