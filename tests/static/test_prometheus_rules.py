@@ -119,3 +119,39 @@ def test_the_latency_alerts_read_the_one_objective_of_their_sli():
     assert rules["VllmInterTokenLatencyHigh"]["expr"] == 'swm:slo_error_ratio:rate5m{slo="itl"} > 0.05'
     assert "p95 is over 0.2 s" in rules["VllmInterTokenLatencyHigh"]["annotations"]["summary"]
     assert any('le="0.2"' in rule["expr"] for rule in changed["groups"][0]["rules"])  # the burn-rate ratios
+
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def _names_read(expression: str, recorded: dict[str, str], seen: frozenset[str] = frozenset()) -> set[str]:
+    """The metric names an expression reads, through the recording rules it uses (their names stand for
+    the series they are made from)."""
+    names = set(_NAME.findall(re.sub(r'"[^"]*"', "", expression)))
+    for name in names & (set(recorded) - seen):
+        names |= _names_read(recorded[name], recorded, seen | {name})
+    return names
+
+
+def test_every_quiet_case_has_series_its_alert_reads():
+    """A quiet case proves something only when the alert had data to judge: with none of its series in
+    the test's input, the alert stays quiet whatever its expression says."""
+    rules = [
+        rule
+        for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    recorded: dict[str, str] = {}
+    for rule in rules:  # one name may be recorded by several rules (one per SLO, per window)
+        if "record" in rule:
+            recorded[rule["record"]] = recorded.get(rule["record"], "") + "\n" + rule["expr"]
+    alerts = {rule["alert"]: rule["expr"] for rule in rules if "alert" in rule}
+    empty = []
+    for path in TEST_FILES:
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            given = {_NAME.match(series["series"]).group(0) for series in test.get("input_series", [])}
+            for case in test.get("alert_rule_test", []):
+                if not case["exp_alerts"] and not given & _names_read(alerts[case["alertname"]], recorded):
+                    empty.append(f"{path.name}: {case['alertname']} at {case['eval_time']}")
+    assert empty == []
