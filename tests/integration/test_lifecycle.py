@@ -56,8 +56,13 @@ def _litter_since(directory: str, since: float) -> set[str]:
     return found
 
 
-def test_sigterm_with_20_streams_in_flight_ends_within_grace_and_leaves_nothing(tmp_path, cache_home):
-    grace = 5.0
+def test_sigterm_with_20_streams_in_flight_ends_the_streams_long_before_the_grace_and_leaves_nothing(
+    tmp_path, cache_home
+):
+    """docs/faults.md: clients see their streams end, and the stop does not wait out the grace period for
+    vLLM's HTTP server, which would wait for its clients (the launcher kills it once only it is left). The
+    grace period is long, so that the plain kill at its end cannot pass for the fast one."""
+    grace = 60.0
     began = time.time()
     private_tmp = tmp_path / "tmp"  # the launcher's own TMPDIR: it and its children must leave it empty
     private_tmp.mkdir()
@@ -89,9 +94,14 @@ def test_sigterm_with_20_streams_in_flight_ends_within_grace_and_leaves_nothing(
     launcher.signal(signal.SIGTERM)
     code = launcher.process.wait(timeout=grace + 30)
     elapsed = time.monotonic() - started
+    for client in clients:
+        client.join(30)
 
     assert code == 0
-    assert elapsed <= grace + 2, f"took {elapsed:.1f} s"
+    # Without the kill of the lingering HTTP server the stop takes 30 s and more (vLLM waits for its clients;
+    # bench/stop.py measures the stop at well under a second): the bound is far from both.
+    assert elapsed < 15, f"took {elapsed:.1f} s: the stop waited for vLLM's HTTP server"
+    assert len(results) == 20, results  # every client saw its stream end (closed, or cut off)
     notify.wait_for("STOPPING=1", timeout=1)
     notify.close()
     leftovers = [pid for pid in tree_pids if alive(pid)]
@@ -135,3 +145,15 @@ def test_a_server_that_fails_the_same_way_twice_is_reported_as_a_configuration_e
     assert sum("started vLLM" in line for line in lines) == 2
     assert any("twice without becoming healthy: a configuration error" in line for line in lines)
     assert "Traceback" not in "\n".join(line for line in lines if "ERROR" in line)
+
+
+def test_a_value_vllm_refuses_ends_the_launcher_with_exit_2_at_the_first_start(tmp_path, cache_home):
+    """A known flag with a bad value passes pre-flight (which checks names, not values); vLLM's own parser
+    refuses it with exit 2, and the launcher's decision in vllm_server/ makes that final: no restart."""
+    launcher = LauncherProcess(["--dtype", "nonsense"], tmp_path, cache_home)
+    code = launcher.run_to_exit(timeout=240)
+    lines = launcher.launcher_lines()
+    assert code == 2, "\n".join(lines[-10:])
+    assert sum("started vLLM" in line for line in lines) == 1
+    assert any("vLLM rejected its command line (exit 2)" in line for line in lines)
+    assert "invalid choice: 'nonsense'" in launcher.output()  # vLLM's own message, passed on
