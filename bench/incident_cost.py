@@ -57,6 +57,7 @@ def capture_rounds(rounds: int, stall_timeout: float, streams: int) -> dict:
     shares: list[float] = []
     try:
         server.wait_healthy()
+        complete_once(server.base_url)  # the first request of a new vLLM is slow: not in a round
         for round_index in range(rounds):
             time.sleep(6)  # a baseline reading of /metrics, and the engine's pid known
             incidents = server.workdir / "state" / "incidents"

@@ -156,8 +156,10 @@ def test_incident_cost_bench_completes(cache_home):
         "incident_cost",
         "--rounds",
         "1",
+        # Not less: a just-started vLLM on this CPU may take several seconds over its first request (the
+        # canary's), and a shorter stall timeout calls that a stall and restarts it, again and again.
         "--stall-timeout",
-        "3",
+        "10",
         "--cost-rounds",
         "1",
         "--cost-window",
