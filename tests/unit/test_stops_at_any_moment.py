@@ -57,7 +57,9 @@ def _one_case(directory: Path, seed: int) -> dict:
     started = {int(path.name.split("-")[1]) for path in directory.glob("started-*")}
     time.sleep(0.2)  # init reaps the orphans it inherited
     left = sorted(pid for pid in started if alive(pid))
-    terms = {int(path.name.split("-")[1]): float(path.read_text()) for path in directory.glob("term-*")}
+    # A child killed while it wrote its marker leaves it empty (a second signal kills at once): no time there.
+    marks = {int(path.name.split("-")[1]): path.read_text() for path in directory.glob("term-*")}
+    terms = {pid: float(text) for pid, text in marks.items() if text}
     # The launcher logs the stop request right after its handler has signalled every child; the record's
     # time is taken before the line is written (tests/support/scripted_supervisor.py logs it).
     logged = re.search(r"^(\d+\.\d+) received SIG\w+; stopping", (directory / "log").read_text(), re.M)
