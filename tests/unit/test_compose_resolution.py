@@ -11,13 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from launcher.settings.command_line import parse_command_line
-from launcher.settings.settings import merge_settings
 from launcher.stack.docker import compose_environment, write_compose_prometheus_config
 from launcher.stack.prometheus_child import prometheus_child
 from launcher.stack.secured_endpoint import OPEN
 from launcher.state_layout import StateLayout
-from tests.support.launcher_process import REPO_ROOT, free_port
+from tests.support.launcher_process import REPO_ROOT
+from tests.unit.test_stack_modes import settings_for as stack_settings_for
 
 COMPOSE = REPO_ROOT / "deploy" / "docker-compose.yaml"
 BIN = Path(sys.executable).parent
@@ -27,23 +26,7 @@ USERS_OWN = {"SWM_MODEL", "SWM_MAX_MODEL_LEN"}
 
 
 def settings_for(tmp_path):
-    argv = [
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--stack",
-        "docker",
-        "--prometheus-port",
-        str(free_port()),
-        "--grafana-port",
-        str(free_port()),
-        "--alertmanager-port",
-        str(free_port()),
-        "--prometheus-retention-size",
-        "7GB",
-    ]
-    settings = merge_settings(parse_command_line(argv))
-    StateLayout(settings.state_dir).ensure()
-    return settings
+    return stack_settings_for(tmp_path, "--stack", "docker", "--prometheus-retention-size", "7GB")
 
 
 def resolved(environment: dict[str, str]) -> dict:

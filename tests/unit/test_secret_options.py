@@ -12,9 +12,8 @@ from launcher.settings.command_line import parse_command_line
 from launcher.settings.options import BY_FLAG as LAUNCHER_OPTIONS
 from launcher.settings.secret_options import HF_TOKEN, MOVED_FROM_ARGV, SECRET_OPTIONS, split_secrets
 from launcher.settings.settings import merge_settings
-from launcher.state_layout import StateLayout
 from launcher.vllm_server.capabilities import VllmCapabilities
-from launcher.vllm_server.command import plan_vllm
+from tests.unit.test_vllm_target_and_command import plan
 
 TOKEN = "hf_SecretTokenOfTheUser"
 KEY = "sk-SecretKeyOfTheUser"
@@ -23,14 +22,6 @@ KEY = "sk-SecretKeyOfTheUser"
 @pytest.fixture
 def caps(caps_0_32) -> VllmCapabilities:
     return VllmCapabilities(caps_0_32.version, {**caps_0_32.arity, "--hf-token": "?"})
-
-
-def plan(tmp_path, caps, argv, env=None, config=None):
-    settings = merge_settings(parse_command_line([*argv, "--state-dir", str(tmp_path / "state")]))
-    if config:
-        settings = type(settings)(**{**settings.__dict__, "vllm_config": config})
-    layout = StateLayout(settings.state_dir)
-    return plan_vllm(settings, tmp_path / "vllm", caps, layout, tmp_path / "tiny", base_env=env or {"HOME": "/h"})
 
 
 def no_secret_in(texts) -> bool:
