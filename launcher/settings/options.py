@@ -240,6 +240,29 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "SECONDS",
     ),
     LauncherOption(
+        "--remote-write",
+        "the local Prometheus also sends what it scrapes and records to this remote-write URL (repeatable;"
+        " Mimir, Thanos Receive, VictoriaMetrics, another Prometheus); no credential in the URL: see"
+        " --remote-write-config",
+        parse.remote_write_url,
+        (),
+        "URL",
+        repeatable=True,
+    ),
+    LauncherOption(
+        "--remote-write-config",
+        "a YAML file of Prometheus' own remote_write entries (auth from files, TLS, queue settings,"
+        " relabelling), checked before anything starts",
+        parse.path,
+        metavar="FILE",
+    ),
+    LauncherOption(
+        "--cluster",
+        "a cluster name the local Prometheus adds to everything it sends (external label cluster, beside host)",
+        parse.label_value,
+        metavar="NAME",
+    ),
+    LauncherOption(
         "--alertmanager-port", "Alertmanager's port (on 127.0.0.1)", parse.TCP_PORT, defaults.ALERTMANAGER_PORT, "PORT"
     ),
     LauncherOption(

@@ -40,6 +40,9 @@ class Settings:
     prometheus_port: int
     grafana_port: int
     scrape_interval: float
+    remote_write: tuple[str, ...]
+    remote_write_config: Path | None
+    cluster: str | None
     advertise_address: str | None
     alertmanager_port: int
     alert_webhook: tuple[str, ...]

@@ -189,6 +189,46 @@ def http_url(text: str) -> str:
     return url
 
 
+# Query parameters whose value is a credential by their name: Prometheus 2.42 writes a remote-write URL whole
+# into its log and into the `url` label of its prometheus_remote_storage_* metrics, which it also sends on.
+_SECRET_PARAMETER = re.compile(r"token|key|secret|passw|auth|sig|credential", re.I)
+
+
+def remote_write_url(text: str) -> str:
+    """An http(s) URL with no credential in it: not as user:password@ (Prometheus logs that in the clear), nor
+    as a query parameter named like one. Credentials go in --remote-write-config, read from files."""
+    url = http_url(text)
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.username is not None or parsed.password is not None:
+        raise ValueError(
+            "expected a URL without user:password@ (Prometheus logs it whole); give basic_auth with a"
+            " password_file in --remote-write-config"
+        )
+    parameters = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
+    named = [key for key, _ in parameters if _SECRET_PARAMETER.search(key)]
+    if named:
+        raise ValueError(
+            f"expected a URL without a credential in it; query parameter {shown(named[0])} looks like one"
+            " (Prometheus logs the URL and exports it as a label): use --remote-write-config with a credentials file"
+        )
+    return url
+
+
+# A label value written into Prometheus' external_labels: plain enough for any central store, a dashboard
+# variable and a shell, and never a second line.
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
+
+
+def label_value(text: str) -> str:
+    value = str(text).strip()
+    if not _LABEL_VALUE.fullmatch(value):
+        raise ValueError(
+            "expected a name of letters, digits and . _ : / - (starting with a letter or digit, at most 128),"
+            f" got {shown(text)}"
+        )
+    return value
+
+
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: each ends a line somewhere (a YAML
 # or unit file, a log, a terminal) or rewrites what a terminal shows.
 _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -21,6 +21,7 @@ from launcher.stack.grafana_dashboards import dashboards_dir
 from launcher.stack.http_child import HttpChild
 from launcher.stack.prometheus_child import prometheus_url, with_access
 from launcher.stack.prometheus_rules import rules_dir
+from launcher.stack.remote_write import NONE, RemoteWrite, for_container
 from launcher.stack.secured_endpoint import StackAccess
 from launcher.state_layout import StateLayout
 from launcher.supervision.child_spec import Timing
@@ -64,14 +65,16 @@ def compose_prometheus_config(layout: StateLayout) -> Path:
     return layout.generated / "prometheus" / "compose-prometheus.yml"
 
 
-def write_compose_prometheus_config(layout: StateLayout, access: StackAccess) -> Path:
-    """The shipped prometheus.yml, plus basic auth and TLS for a secured exporter, with the paths its
-    container sees. The password is copied where the container, running as its own user, can read it."""
+def write_compose_prometheus_config(layout: StateLayout, access: StackAccess, remote: RemoteWrite = NONE) -> Path:
+    """The shipped prometheus.yml, plus basic auth and TLS for a secured exporter and remote write, with the
+    paths its container sees. Passwords and credential files are copied where the container, running as its
+    own user, can read them."""
     exporter = access.exporter
     if exporter.password_file is not None and exporter.password is not None:
         write_for_container(layout.generated / "prometheus" / "secrets" / "exporter-password", exporter.password)
         exporter = replace(exporter, password_file=CONTAINER_SECRETS / "exporter-password")
     config = with_access(yaml.safe_load(PROMETHEUS_CONFIG.read_text()), replace(access, exporter=exporter))
+    config = for_container(remote, layout.generated / "prometheus" / "secrets", CONTAINER_SECRETS).apply(config)
     path = compose_prometheus_config(layout)
     write_for_container(
         path,

@@ -33,7 +33,9 @@ from launcher.stack.grafana_child import find_grafana, grafana_child, grafana_ur
 from launcher.stack.grafana_credentials import GrafanaCredentials, describe, ensure_admin_password
 from launcher.stack.grafana_dashboards import write_dashboards
 from launcher.stack.prometheus_child import prometheus_child, prometheus_url, write_native_config
+from launcher.stack.prometheus_config_check import check_prometheus_config
 from launcher.stack.prometheus_rules import check_extra_rules, check_objectives, write_rules
+from launcher.stack.remote_write import plan_remote_write
 from launcher.stack.secured_endpoint import OPEN, StackAccess
 from launcher.state_layout import StateLayout
 from launcher.supervision.child_spec import ChildSpec
@@ -120,14 +122,26 @@ def _check_prometheus_access(settings: Settings, mode: str) -> None:
         )
 
 
+def _remote_write_options(settings: Settings) -> str | None:
+    """How the user asked for remote write, for messages; None when they did not."""
+    if settings.remote_write_config is not None:
+        return f"--remote-write-config {settings.remote_write_config}"
+    return "--remote-write" if settings.remote_write else None
+
+
 def plan_stack(settings: Settings, layout: StateLayout, access: StackAccess = OPEN) -> StackPlan:
     check_alerting(settings)
+    remote = plan_remote_write(settings)
+    remote_options = _remote_write_options(settings)
     mode = resolve_mode(settings.stack)
     _check_prometheus_access(settings, mode)
     if mode == "none":
         wanted = _wants_alert_delivery(settings)
         if wanted:
             raise UsageError(f"{wanted} needs Prometheus and Alertmanager, but the stack is none (see --stack)")
+        if remote_options:
+            flag = remote_options.split()[0]
+            raise UsageError(f"{flag} needs the local Prometheus, but the stack is none (see --stack)")
         return StackPlan("none")
     if mode == "docker":
         compose = compose_file()
@@ -142,7 +156,9 @@ def plan_stack(settings: Settings, layout: StateLayout, access: StackAccess = OP
         write_rules(settings, layout)
         write_dashboards(settings, layout)
         write_config(settings, layout, for_container=True)
-        write_compose_prometheus_config(layout, access)
+        compose_config = write_compose_prometheus_config(layout, access, remote)
+        if remote_options:
+            check_prometheus_config(compose_config, remote_options)
         plan = StackPlan("docker", credentials=ensure_admin_password(layout.root))
         password = plan.credentials.password
         plan.children.append(docker_stack_child(settings, layout, compose, password))
@@ -181,9 +197,11 @@ def plan_stack(settings: Settings, layout: StateLayout, access: StackAccess = OP
         check_alertmanager(alertmanager)
         write_config(settings, layout)
         plan.alertmanager = alertmanager_address(settings)
-    write_native_config(settings, layout, access)
+    native_config = write_native_config(settings, layout, access, remote)
+    if remote_options:
+        check_prometheus_config(native_config, remote_options)
     dashboards = write_dashboards(settings, layout)
-    plan.children.append(prometheus_child(settings, layout, prometheus, access))
+    plan.children.append(prometheus_child(settings, layout, prometheus, access, remote))
     plan.urls["prometheus"] = prometheus_url(settings, access)
     plan.announcements["prometheus"] = [f"Prometheus ready at {plan.urls['prometheus']}"]
     if alertmanager is None:

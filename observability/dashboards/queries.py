@@ -114,9 +114,12 @@ SLO_ATTAINMENT = (Query(f"swm:slo_attainment:ratio28d{{{SLO_MODEL}}}", "{{slo}} 
 SLO_OBJECTIVE = (Query("swm:slo_objective:ratio", "objective {{slo}}"),)
 SLO_BUDGET_LEFT = (Query(f"swm:slo_error_budget_remaining:ratio28d{{{SLO_MODEL}}}", "{{slo}} {{model_name}}"),)
 SLO_BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
+# Matched on host and cluster too: a central store that hosts push to (--remote-write) holds one objective
+# per host, and on(slo) alone would then match many to many. Locally neither label exists.
 SLO_BURN_RATE = tuple(
     Query(
-        f"swm:slo_error_ratio:rate{window}{{{SLO_MODEL}}} / on(slo) group_left() (1 - swm:slo_objective:ratio)",
+        f"swm:slo_error_ratio:rate{window}{{{SLO_MODEL}}}"
+        " / on(slo, host, cluster) group_left() (1 - swm:slo_objective:ratio)",
         f"{{{{slo}}}} {window}",
     )
     for window in SLO_BURN_WINDOWS

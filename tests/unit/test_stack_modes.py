@@ -227,6 +227,7 @@ def test_native_config_sets_the_interval_and_reads_the_rules_rendered_for_this_r
         "alerts.yml",
         "extra-0-mine.yml",
         "recording.yml",
+        "remote_write.yml",
         "slo.yml",
     ]
     assert "https://wiki.example/runbooks#vllmtargetdown" in (rules / "alerts.yml").read_text()
