@@ -17,7 +17,8 @@ from launcher.preflight import check_model, check_port_free, check_state_dir
 from launcher.settings.command_line import CommandLine
 from launcher.settings.settings import Settings, load_settings
 from launcher.stack.exporter_child import exporter_address, exporter_child, exporter_url
-from launcher.stack.plan import plan_stack
+from launcher.stack.http_child import HttpChild
+from launcher.stack.plan import StackPlan, plan_stack
 from launcher.stack.prometheus_child import targets_dir
 from launcher.stack.prometheus_targets import (
     advertised,
@@ -93,10 +94,30 @@ def prepare(settings: Settings) -> VllmInvocation:
     return invocation
 
 
-def _policy(settings: Settings) -> RestartPolicy:
+def restart_policy(settings: Settings) -> RestartPolicy:
+    """Each supervised child's own: --max-restarts within --restart-window, then it gives up."""
     return RestartPolicy(
         settings.max_restarts, settings.restart_window, defaults.BACKOFF_INITIAL_S, defaults.BACKOFF_MAX_S
     )
+
+
+def planned_exporter(settings: Settings, layout: StateLayout, access: StackAccess) -> HttpChild | None:
+    """The exporter the launcher supervises beside vLLM; none with --no-exporter."""
+    return None if settings.no_exporter else exporter_child(settings, layout, access.exporter)
+
+
+def write_targets(
+    settings: Settings, layout: StateLayout, target: VllmTarget, stack: StackPlan, access: StackAccess
+) -> None:
+    """What the local Prometheus scrapes, and the list a central one reads: the exporter only when it runs."""
+    write_local_targets(
+        targets_dir(layout),
+        vllm=target.probe_address,
+        exporter=None if settings.no_exporter else exporter_address(settings),
+        prometheus=host_port(defaults.LOOPBACK, settings.prometheus_port) if stack.mode != "none" else None,
+        alertmanager=stack.alertmanager,
+    )
+    _write_fleet_targets(settings, layout, target.host, target.port, access.exporter.scheme)
 
 
 def check_helper_ports(settings: Settings) -> None:
@@ -123,14 +144,7 @@ def serve(command_line: CommandLine) -> int:
     stack = plan_stack(settings, layout, access)
     target = invocation.target
     _warn_about_exposure(settings, target, access)
-    write_local_targets(
-        targets_dir(layout),
-        vllm=target.probe_address,
-        exporter=None if settings.no_exporter else exporter_address(settings),
-        prometheus=host_port(defaults.LOOPBACK, settings.prometheus_port) if stack.mode != "none" else None,
-        alertmanager=stack.alertmanager,
-    )
-    _write_fleet_targets(settings, layout, target.host, target.port, access.exporter.scheme)
+    write_targets(settings, layout, target, stack, access)
     timing = Timing(
         startup_timeout_s=settings.startup_timeout,
         health_interval_s=settings.health_interval,
@@ -147,7 +161,9 @@ def serve(command_line: CommandLine) -> int:
         probes = ProbeRunner(on_done=supervisor.wakeups.wake)
 
         def supervise(spec: ChildSpec, echo_prefix: str = "") -> None:
-            supervisor.add(SupervisedChild(spec, _policy(settings), guard, probes, settings.grace_period, echo_prefix))
+            supervisor.add(
+                SupervisedChild(spec, restart_policy(settings), guard, probes, settings.grace_period, echo_prefix)
+            )
 
         sources = evidence_sources(settings, layout, invocation, access)
         supervise(
@@ -164,8 +180,9 @@ def serve(command_line: CommandLine) -> int:
             )
         )
         urls = {"vllm": target.base_url}
-        if not settings.no_exporter:
-            supervise(exporter_child(settings, layout, access.exporter), "[exporter] ")
+        exporter = planned_exporter(settings, layout, access)
+        if exporter is not None:
+            supervise(exporter, "[exporter] ")
             urls["exporter"] = exporter_url(settings, access.exporter) + "/metrics"
         for spec in stack.children:
             supervise(spec, f"[{spec.name}] ")

@@ -6,10 +6,13 @@ each process group it starts and stops. When the pipe reaches EOF (the launcher 
 died), the guard terminates every group still listed, then kills what is left.
 
 It also removes the files it was told about: the shared memory a killed vLLM leaves in /dev/shm, and
-vLLM's IPC directory when it had to live in /tmp.
+vLLM's IPC directory when it had to live in /tmp. Segments made after the launcher last looked (a vLLM
+still loading its model, say) it was never told about; so once the groups are dead it also sweeps
+/dev/shm for multiprocessing's segments of this user, made since the run it was told of began, that no
+live process holds.
 
 Run as `python -m launcher.supervision.orphan_guard`; it imports only the standard library (and
-process_groups and helper_environment, which do the same).
+process_groups, shared_memory_files and helper_environment, which do the same).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import IO
 
 from launcher.helper_environment import helper_environment
 from launcher.supervision import process_groups
+from launcher.supervision.shared_memory_files import orphaned_since, unlink_all
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,13 @@ class OrphanGuard:
     def forget_file(self, path: str) -> None:
         self._send(f"f-{path}")
 
+    def sweep_shared_memory_since(self, started_at: float) -> None:
+        """If the launcher dies, also remove unheld multiprocessing segments made since `started_at`."""
+        self._send(f"s+{started_at!r}")
+
+    def forget_sweep(self) -> None:
+        self._send("s-")
+
     def close(self) -> None:
         if self._pipe is not None:
             try:
@@ -108,10 +119,13 @@ def _guard_main() -> None:
         signal.signal(signum, signal.SIG_IGN)
     watched: set[int] = set()
     files: set[str] = set()
+    sweep_since: float | None = None
     for raw in sys.stdin.buffer:
         line = raw.decode(errors="ignore").rstrip("\n")
         if line.startswith(("f+", "f-")):
             (files.add if line[1] == "+" else files.discard)(line[2:])
+        elif line.startswith("s"):
+            sweep_since = _since(line)
         elif len(line) > 1 and line[1:].isdigit():
             (watched.add if line[0] == "+" else watched.discard)(int(line[1:]))
     watched = {pgid for pgid in watched if process_groups.alive(pgid)}
@@ -125,6 +139,15 @@ def _guard_main() -> None:
                 os.unlink(path)
             except OSError:
                 pass
+    if sweep_since is not None:
+        unlink_all(orphaned_since(sweep_since))  # after the kills: nothing of the run holds them now
+
+
+def _since(line: str) -> float | None:
+    try:
+        return float(line[2:]) if line.startswith("s+") else None
+    except ValueError:
+        return None
 
 
 def _stop_groups(watched: set[int]) -> None:

@@ -39,6 +39,9 @@ class _Console(Console):
         raise BrokenPipeError
 
 
+DEFAULT_WINDOW_S = 60.0
+
+
 def _parser() -> OneLineErrorParser:
     command = OneLineErrorParser(prog=PROG, allow_abbrev=False, description="A live view of the supervised server.")
     command.add_argument("--state-dir", type=typed(parse.path), default=None, help="the launcher's state dir")
@@ -48,7 +51,10 @@ def _parser() -> OneLineErrorParser:
         "--interval", type=typed(parse.seconds_between(0.05, 3600)), default=2.0, help="seconds between refreshes"
     )
     command.add_argument(
-        "--window", type=typed(parse.seconds_between(1, 86400)), default=60.0, help="latency window, seconds"
+        "--window",
+        type=typed(parse.seconds_between(1, 86400)),
+        default=None,
+        help=f"the live view's latency window, seconds (default {DEFAULT_WINDOW_S:g}); --once measures over --interval",
     )
     command.add_argument("--once", action="store_true", help="print one snapshot and exit")
     command.add_argument("--json", action="store_true", help="with --once: JSON (keys and units in the README)")
@@ -106,12 +112,17 @@ def _live(sources: Sources, interval: float, window: float, console: Console) ->
 
 
 def run_top(argv: list[str]) -> int:
-    options = _parser().parse_args(argv)
+    parser = _parser()
+    options = parser.parse_args(argv)
+    if options.once and options.window is not None:
+        # Silently ignoring it would print a figure over another span than the one asked for.
+        parser.error("--window is the live view's; --once measures over its two readings --interval apart")
+    window = DEFAULT_WINDOW_S if options.window is None else options.window
     state_dir = options.state_dir or default_state_dir()
     sources = locate(Path(state_dir).absolute(), options.vllm_url, options.exporter_url)
     console = _Console()  # rich follows NO_COLOR and the terminal's width
     if options.once:
-        snap, latest = _snapshot_once(sources, options.interval, options.window)
+        snap, latest = _snapshot_once(sources, options.interval, window)
         if "vllm" in latest.problems:
             print(f"{PROG}: error: {latest.problems['vllm']}", file=sys.stderr)
             return EXIT_GAVE_UP
@@ -123,6 +134,6 @@ def run_top(argv: list[str]) -> int:
             )
         return 0
     try:
-        return _live(sources, options.interval, options.window, console)
+        return _live(sources, options.interval, window, console)
     except KeyboardInterrupt:
         return 0

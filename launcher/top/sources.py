@@ -103,19 +103,25 @@ def parse_samples(text: str) -> Samples:
     return found
 
 
-def _vllm_run(reading: Reading) -> tuple[float, ...] | None:
+def vllm_run(status: SupervisorStatus | None, vllm: Samples | None) -> tuple[float, ...] | None:
     """What tells one start of vLLM from the next: the launcher's child pid and start time, or else the
     API server's own process_start_time_seconds; None when neither can be read."""
-    child = reading.status.child("vllm") if reading.status is not None else None
+    child = status.child("vllm") if status is not None else None
     if child is not None and child.pid is not None:
         return (child.pid, child.started_at or 0.0)
-    starts = (reading.vllm or {}).get("process_start_time_seconds")
+    starts = (vllm or {}).get("process_start_time_seconds")
     return tuple(value for _, value in starts) if starts else None
+
+
+def version_read_due(remembered: tuple[float, ...] | None, current: tuple[float, ...] | None) -> bool:
+    """Whether /version must be asked: vLLM has started again since the remembered read, or its runs
+    cannot be told apart (None), or there is no remembered read (None: a failed one is not remembered)."""
+    return current is None or current != remembered
 
 
 def _vllm_version(sources: Sources, run: tuple[float, ...] | None) -> str | None:
     memo = sources.version_memo
-    if run is not None and run == memo.run:
+    if not version_read_due(memo.run, run):
         return memo.version
     body, _ = _get(sources.vllm_url + "/version")
     try:
@@ -145,7 +151,7 @@ def read(sources: Sources) -> Reading:
             )
         else:
             reading.vllm = samples
-    reading.vllm_version = _vllm_version(sources, _vllm_run(reading))
+    reading.vllm_version = _vllm_version(sources, vllm_run(reading.status, reading.vllm))
     if sources.exporter_url:
         text, problem = _get(sources.exporter_url, sources.exporter_authorization)
         if text is None:

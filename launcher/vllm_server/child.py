@@ -23,13 +23,13 @@ from launcher.supervision.child_spec import Incident, Probe, Timing
 from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.process_groups import live_pids
 from launcher.supervision.restart_policy import Exit
+from launcher.supervision.shared_memory_files import orphaned_since, shared_memory_of, unlink_all
 from launcher.vllm_server.canary import Canary
 from launcher.vllm_server.command import VllmInvocation
 from launcher.vllm_server.lingering_front_end import FRONT_END_ONLY, LingeringFrontEnd
 from launcher.vllm_server.metric_drift import missing_names, watched_vllm_names
 from launcher.vllm_server.metrics_page import MetricsPage, parse_metrics_page
 from launcher.vllm_server.progress import ProgressWatch, read_interval
-from launcher.vllm_server.shared_memory import orphaned_since, shared_memory_of, unlink_all
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,7 @@ class VllmChild:
         (self.invocation.scratch / "tmp").mkdir(parents=True, exist_ok=True)
         if not self.invocation.ipc_dir.is_relative_to(self.invocation.scratch):
             self._guard.watch_file(str(self.invocation.ipc_dir))  # the /tmp fallback: removed if we are killed
+        self._guard.sweep_shared_memory_since(self._run_started_at)
 
     def _note_shared_memory(self, pgid: int) -> None:
         found = shared_memory_of(live_pids(pgid))
@@ -176,6 +177,7 @@ class VllmChild:
         shutil.rmtree(self.invocation.scratch, ignore_errors=True)
         shutil.rmtree(self.invocation.ipc_dir, ignore_errors=True)
         self._guard.forget_file(str(self.invocation.ipc_dir))
+        self._guard.forget_sweep()
 
     def quick_check(self, pid: int) -> Probe | None:
         """The engine processes seen while healthy, still there? The API server notices a dead EngineCore

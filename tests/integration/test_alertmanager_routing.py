@@ -1,7 +1,8 @@
 """The Alertmanager routing the launcher generates, as the README describes it: the heartbeat goes only to its
 own receiver, critical alerts inhibit the warning of the same name for the same host and model, and alerts
-group by name, host and model. Routes are checked with `amtool config routes test`; inhibition and grouping
-with a real Alertmanager (no vLLM), to which the alerts are posted."""
+group by name, host and model, with the README's waits and repeats. Routes are checked with `amtool config
+routes test`; inhibition, grouping and delivery (every webhook gets each alert firing and then resolved) with a
+real Alertmanager (no vLLM), to which the alerts are posted."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from launcher.settings.command_line import parse_command_line
 from launcher.settings.settings import merge_settings
 from launcher.stack.alertmanager_config import generated_config
 from tests.support.launcher_process import free_port
+from tests.support.webhook_receiver import WebhookReceiver
 
 AMTOOL = find_tool("amtool")
 ALERTMANAGER = find_tool("alertmanager", "prometheus-alertmanager")
@@ -75,10 +77,8 @@ def generated_config_receivers(config_file: Path) -> list[dict]:
     return yaml.safe_load(config_file.read_text())["receivers"]
 
 
-@pytest.fixture(scope="module")
-def alertmanager(config_file, tmp_path_factory):
+def start_alertmanager(config_file: Path, storage: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    storage = tmp_path_factory.mktemp("alertmanager-data")
     process = subprocess.Popen(
         [
             str(ALERTMANAGER),
@@ -95,19 +95,24 @@ def alertmanager(config_file, tmp_path_factory):
     while True:
         try:
             with urllib.request.urlopen(f"{base}/-/ready", timeout=2):
-                break
+                return process, base
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
                 pytest.fail("Alertmanager did not become ready")
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def alertmanager(config_file, tmp_path_factory):
+    process, base = start_alertmanager(config_file, tmp_path_factory.mktemp("alertmanager-data"))
     yield base
     process.terminate()
     process.wait(10)
 
 
-def post_alerts(base: str, *alerts: dict[str, str]) -> None:
-    body = json.dumps([{"labels": labels} for labels in alerts]).encode()
+def post_alerts(base: str, *alerts: dict[str, str], ends_at: str | None = None) -> None:
+    body = json.dumps([{"labels": labels, **({"endsAt": ends_at} if ends_at else {})} for labels in alerts]).encode()
     request = urllib.request.Request(f"{base}/api/v2/alerts", body, {"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=5):
         pass
@@ -166,3 +171,70 @@ def test_alerts_group_by_name_host_and_model(alertmanager):
     found = wait_for(groups)
     assert sorted((g["labels"]["model_name"], len(g["alerts"])) for g in found) == [("m", 2), ("other", 1)]
     assert all(set(g["labels"]) == {"alertname", "instance", "model_name"} for g in found)
+
+
+def test_the_timings_are_the_readmes(config_file):
+    """README, Alerting: 30 s to gather a group, 5 minutes between updates, repeats every hour for critical
+    alerts and every 4 hours for the rest; the heartbeat every minute."""
+    route = yaml.safe_load(config_file.read_text())["route"]
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("30s", "5m", "4h")
+    heartbeat, critical = route["routes"]
+    assert (heartbeat["group_wait"], heartbeat["group_interval"], heartbeat["repeat_interval"]) == ("0s", "1m", "1m")
+    assert critical["matchers"] == ['severity="critical"'] and critical["repeat_interval"] == "1h"
+    assert "group_wait" not in critical and "group_interval" not in critical  # inherited: 30 s, 5 minutes
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory):
+    """The shipped routing with every webhook at a receiver this test owns. Only the waits are shortened
+    (30 s and 5 minutes would make the test that long): who gets what, and resolved notifications, are
+    the generated configuration's."""
+    receiver = WebhookReceiver()
+    settings = merge_settings(
+        parse_command_line(
+            [
+                "--alert-webhook",
+                receiver.url("/first"),
+                "--alert-webhook",
+                receiver.url("/second"),
+                "--heartbeat-url",
+                receiver.url("/heartbeat"),
+            ]
+        )
+    )
+    config = generated_config(settings)
+    for route in (config["route"], *config["route"]["routes"]):
+        route.update(group_wait="0s", group_interval="1s")
+    directory = tmp_path_factory.mktemp("alertmanager-delivery")
+    config_file = directory / "alertmanager.yml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    process, base = start_alertmanager(config_file, directory / "data")
+    yield base, receiver
+    process.terminate()
+    process.wait(10)
+    receiver.close()
+
+
+def test_every_webhook_gets_the_alert_firing_then_resolved_and_the_heartbeat_none(delivered):
+    base, receiver = delivered
+    labels = {"alertname": "VllmDown", "severity": "critical", "instance": "gpu-3", "model_name": "m"}
+    post_alerts(base, labels, {"alertname": "Heartbeat", "severity": "none"})
+    for path in ("/first", "/second"):
+        assert receiver.wait_for(path, "VllmDown", timeout=30)["labels"] == labels
+    receiver.wait_for("/heartbeat", "Heartbeat", timeout=30)
+
+    post_alerts(base, labels, ends_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1)))
+
+    def resolved() -> bool:
+        return all(
+            any(status == "resolved" and alert["labels"] == labels for status, alert in receiver.alerts(path))
+            for path in ("/first", "/second")
+        )
+
+    assert wait_for(resolved, timeout=30), receiver.received
+    names = {
+        (path, alert["labels"]["alertname"])
+        for path in ("/first", "/second", "/heartbeat")
+        for _, alert in receiver.alerts(path)
+    }
+    assert names == {("/first", "VllmDown"), ("/second", "VllmDown"), ("/heartbeat", "Heartbeat")}

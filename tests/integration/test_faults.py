@@ -91,13 +91,18 @@ def test_crash_loops_a_helper_given_up_on_vllm_untouched_then_vllm_given_up_with
         assert launcher.vllm_pid() == vllm_pid and launcher.vllm_state() == "healthy"
         assert any("Prometheus failed 2 times" in line and "giving up" in line for line in launcher.launcher_lines())
 
-        # The API server killed: restarted (that it then serves again is what the EngineCore test shows,
-        # through the same path) ...
+        # The API server killed: restarted, and serving again ...
         psutil.Process(vllm_pid).send_signal(signal.SIGKILL)
-        restarted = _wait_state(launcher, "vllm", lambda s: s["pid"] not in (None, vllm_pid))
+        restarted = _wait_state(
+            launcher, "vllm", lambda s: s["pid"] not in (None, vllm_pid) and s["state"] == "healthy", timeout=240
+        )
         assert any(
             "vLLM was killed by SIGKILL" in line and "restarting in" in line for line in launcher.launcher_lines()
         )
+        reply = http_post_json(
+            launcher.base_url + "/v1/completions", {"model": "tiny-llama", "prompt": "x", "max_tokens": 2}
+        )
+        assert reply["usage"]["completion_tokens"] == 2
 
         # ... and killed again within the window: more than --max-restarts allows, so the launcher gives up.
         tree = [p.pid for p in launcher.tree()]

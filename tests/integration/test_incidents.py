@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.launcher_process import LAUNCHER_BIN, LauncherProcess
+from tests.support.launcher_process import LAUNCHER_BIN, LauncherProcess, http_get
 from tests.support.streams import engine_core, stream_completion
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -117,6 +117,14 @@ def wait_healthy_again(launcher, restarts_before: int, timeout: float = 180) -> 
             return
         time.sleep(0.25)
     raise AssertionError("vLLM did not come back:\n" + "\n".join(launcher.launcher_lines()[-20:]))
+
+
+def test_the_key_from_api_key_file_guards_the_model_api(launcher):
+    models = launcher.base_url + "/v1/models"
+    assert http_get(models)[0] == 401
+    assert http_get(models, headers={"Authorization": "Bearer wrong"})[0] == 401
+    assert http_get(models, headers=AUTH)[0] == 200
+    assert all(API_KEY not in " ".join(process.cmdline()) for process in launcher.tree())
 
 
 def test_a_bundle_of_the_running_server_is_taken_on_demand_without_a_restart(launcher):

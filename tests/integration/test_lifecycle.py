@@ -5,13 +5,16 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support.launcher_process import LauncherProcess, alive
+from launcher.supervision.shared_memory_files import shared_memory_of
+from tests.support.launcher_process import LAUNCHER_BIN, LauncherProcess, alive, free_port, http_get
 from tests.support.notify_listener import NotifyListener
 
 pytestmark = [pytest.mark.vllm, pytest.mark.own_server]
@@ -123,20 +126,40 @@ def test_sigterm_with_20_streams_in_flight_ends_the_streams_long_before_the_grac
     assert any("received SIGTERM" in line for line in launcher.launcher_lines())
 
 
+def _made_since(paths: set[Path], since: float) -> set[Path]:
+    made = set()
+    for path in paths:
+        try:
+            if path.stat().st_ctime >= since - 1:
+                made.add(path)
+        except OSError:
+            pass  # unlinked since it was seen: not left behind
+    return made
+
+
 def test_a_sigkilled_launcher_leaves_no_orphan(tmp_path, cache_home):
+    began = time.time()
     launcher = LauncherProcess(["--stack", "native"], tmp_path, cache_home)
     launcher.start()
     launcher.wait_healthy()
     tree_pids = [process.pid for process in launcher.tree()]
     vllm_pid = launcher.vllm_pid()
     assert vllm_pid in tree_pids
+    # This run's own segments, found as the launcher finds them (in its processes' /proc) and made since the
+    # test began, so that another test's vLLM on this machine cannot count. The EngineCore and its worker
+    # share a broadcast buffer there.
+    segments = _made_since(shared_memory_of(tree_pids), began)
+    assert segments, "this vLLM run maps no /dev/shm segment: the check below would prove nothing"
 
     launcher.signal(signal.SIGKILL)
     launcher.process.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(alive(pid) for pid in tree_pids):
+    while time.monotonic() < deadline and (
+        any(alive(pid) for pid in tree_pids) or any(path.exists() for path in segments)
+    ):
         time.sleep(0.2)
     assert [pid for pid in tree_pids if alive(pid)] == []
+    assert [str(path) for path in segments if path.exists()] == [], "the orphan guard left vLLM's shared memory"
 
 
 def test_a_server_that_fails_the_same_way_twice_is_reported_as_a_configuration_error(tmp_path, cache_home):
@@ -144,7 +167,7 @@ def test_a_server_that_fails_the_same_way_twice_is_reported_as_a_configuration_e
     launcher = LauncherProcess(["--max-model-len", "100000"], tmp_path, cache_home)
     code = launcher.run_to_exit(timeout=240)
     lines = launcher.launcher_lines()
-    assert code != 0
+    assert code == 1, "\n".join(lines[-10:])  # EXIT_GAVE_UP, which systemd's Restart=on-failure takes over
     assert sum("started vLLM" in line for line in lines) == 2
     assert any("twice without becoming healthy: a configuration error" in line for line in lines)
     assert "Traceback" not in "\n".join(line for line in lines if "ERROR" in line)
@@ -160,3 +183,53 @@ def test_a_value_vllm_refuses_ends_the_launcher_with_exit_2_at_the_first_start(t
     assert sum("started vLLM" in line for line in lines) == 1
     assert any("vLLM rejected its command line (exit 2)" in line for line in lines)
     assert "invalid choice: 'nonsense'" in launcher.output()  # vLLM's own message, passed on
+
+
+def test_a_key_from_vllm_api_key_guards_the_model_api_with_no_exporter_health_says_so_and_sighup_stops(
+    tmp_path, cache_home
+):
+    """VLLM_API_KEY in the launcher's environment (how systemd's LoadCredential and Kubernetes Secrets hand
+    it over), --no-exporter, `serve-with-monitoring health` (the image's HEALTHCHECK) and SIGHUP, on one
+    server: each is a line of the launcher that no other test starts a vLLM for."""
+    key = "sk-from-the-environment-7c1e"
+    exporter_port = free_port()
+    launcher = LauncherProcess(
+        ["--no-exporter", "--exporter-port", str(exporter_port)], tmp_path, cache_home, extra_env={"VLLM_API_KEY": key}
+    )
+    launcher.start()
+    launcher.wait_healthy()
+    try:
+        models = launcher.base_url + "/v1/models"
+        assert http_get(models)[0] == 401
+        assert http_get(models, headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert http_get(models, headers={"Authorization": f"Bearer {key}"})[0] == 200
+        assert all(key not in " ".join(process.cmdline()) for process in launcher.tree())
+
+        assert [child["name"] for child in launcher.supervisor_state()["children"]] == ["vllm"]
+        with pytest.raises(OSError):
+            http_get(f"http://127.0.0.1:{exporter_port}/metrics", timeout=2)
+
+        health = subprocess.run(
+            [str(LAUNCHER_BIN), "health", "--state-dir", str(launcher.state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=launcher.env,
+        )
+        assert (health.returncode, health.stdout.strip()) == (0, f"healthy: GET {launcher.base_url}/health: 200")
+    finally:
+        launcher.signal(signal.SIGHUP)
+        code = launcher.process.wait(timeout=90)
+    assert code == 0
+    assert any("received SIGHUP" in line for line in launcher.launcher_lines())
+    launcher.assert_no_illegal_transitions()
+    health = subprocess.run(
+        [str(LAUNCHER_BIN), "health", "--state-dir", str(launcher.state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=launcher.env,
+    )
+    assert health.returncode == 1 and health.stderr.startswith("unhealthy: "), health

@@ -34,7 +34,7 @@ def test_port_in_use(tmp_path, cache_home):
         port = holder.getsockname()[1]
         code, errors, output, launcher = run(tmp_path, cache_home, [], port=port)
     assert code == EXIT_ENVIRONMENT
-    assert f"port {port} on 127.0.0.1 is already in use" in errors[0]
+    assert errors[0] == f"serve-with-monitoring: error: vLLM (--port): port {port} on 127.0.0.1 is already in use"
     assert_one_line_and_nothing_started(errors, output, launcher)
 
 

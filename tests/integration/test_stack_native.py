@@ -243,8 +243,8 @@ def test_a_killed_prometheus_is_restarted_and_vllm_is_untouched(shared_server, p
 
 
 def test_frozen_helpers_are_continued_and_restarted_in_seconds_not_after_the_grace_period(shared_server):
-    """SIGSTOP of the exporter and Prometheus: their checks fail, and their stop does not wait out the
-    30 s grace period for processes that cannot act on SIGTERM."""
+    """SIGSTOP of the exporter and Prometheus: their checks fail, their stop does not wait out the 30 s grace
+    period for processes that cannot act on SIGTERM, and new ones are healthy well before it would have ended."""
     before = {name: shared_server.child_state(name) for name in ("exporter", "prometheus")}
     lines_before = len(shared_server.launcher_lines())
     frozen_at = time.monotonic()
@@ -264,17 +264,50 @@ def test_frozen_helpers_are_continued_and_restarted_in_seconds_not_after_the_gra
             if state["pid"] not in (None, old["pid"]):
                 replaced.setdefault(name, now)
             if name not in healthy_again and name in replaced and state["state"] == "healthy":
-                healthy_again[name] = now - frozen_at
+                healthy_again[name] = now
         time.sleep(0.25)
     new_lines = shared_server.launcher_lines()[lines_before:]
     for name in before:
         assert not alive(before[name]["pid"]), name
     assert sum("continued it so that it can act on SIGTERM" in line for line in new_lines) >= 2, new_lines
     assert not any("did not stop within its grace period" in line for line in new_lines)
-    # The bound is the behaviour: from the failed checks' verdict to a new process, less than the 30 s grace
-    # period (how long the checks take to give up is the health interval's business, not the stop's).
+    # The bound is the behaviour: from the failed checks' verdict to a new process, and on to that process
+    # healthy, less than the 30 s grace period that a stop waiting on frozen processes would spend alone (how
+    # long the checks take to give up is the health interval's business, not the stop's).
     stops = {name: replaced[name] - stop_seen[name] for name in before}
+    back = {name: healthy_again[name] - stop_seen[name] for name in before}
     assert max(stops.values()) < 30, stops
+    assert max(back.values()) < 30, back
     assert shared_server.vllm_state() == "healthy"
     print("stop to a new process:", {name: round(seconds, 1) for name, seconds in stops.items()})
-    print("freeze to healthy again:", {name: round(seconds, 1) for name, seconds in healthy_again.items()})
+    print("verdict to healthy again:", {name: round(seconds, 1) for name, seconds in back.items()})
+    print("freeze to healthy again:", {name: round(healthy_again[name] - frozen_at, 1) for name in before})
+
+
+def test_sighup_makes_prometheus_reload_its_configuration_without_a_restart(shared_server, prometheus):
+    """The README's way to apply an edited configuration without the lifecycle API (which stays off)."""
+    config_file = shared_server.state_dir / "generated" / "prometheus" / "prometheus.yml"
+    original = config_file.read_text()
+    config = yaml.safe_load(original)
+    config["global"]["external_labels"] = {"reload_check": "sighup"}
+    before = shared_server.child_state("prometheus")
+    reloaded_at = float(prometheus.query("prometheus_config_last_reload_success_timestamp_seconds")[0]["value"][1])
+    try:
+        config_file.write_text(yaml.safe_dump(config))
+        psutil.Process(before["pid"]).send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "reload_check: sighup" not in prometheus.loaded_config():
+            assert time.monotonic() < deadline, "Prometheus did not load the edited configuration on SIGHUP"
+            time.sleep(0.5)
+    finally:
+        config_file.write_text(original)
+        psutil.Process(before["pid"]).send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while "reload_check" in prometheus.loaded_config():
+        assert time.monotonic() < deadline, "Prometheus did not load the restored configuration on SIGHUP"
+        time.sleep(0.5)
+    prometheus.wait_for(f"prometheus_config_last_reload_success_timestamp_seconds > {reloaded_at}")
+    prometheus.wait_for("prometheus_config_last_reload_successful == 1")
+    after = shared_server.child_state("prometheus")
+    assert after["pid"] == before["pid"] and after["restarts_total"] == before["restarts_total"]
+    assert after["state"] == "healthy"

@@ -4,6 +4,7 @@ Prometheus' own, its live view in a real terminal (tmux), and its one-line answe
 import itertools
 import json
 import math
+import re
 import shutil
 import subprocess
 import threading
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from observability.slo_rules import TTFT_BUCKETS
-from tests.support.launcher_process import LAUNCHER_BIN, http_post_json
+from tests.support.launcher_process import LAUNCHER_BIN, free_port, http_post_json
 from tests.support.prometheus_api import PrometheusApi
 
 pytestmark = pytest.mark.vllm
@@ -80,6 +81,31 @@ def test_once_json_reports_tokens_and_a_ttft_that_prometheus_agrees_with(server)
     assert isinstance(snap["alerts"], list)
 
 
+def test_the_url_alone_is_enough_to_report_the_model_and_its_tokens(server, tmp_path):
+    """No launcher state (an empty state dir): only --vllm-url tells `top` where vLLM is."""
+    with Load(server):
+        result = top("--vllm-url", server.base_url, "--state-dir", str(tmp_path), "--once", "--json", "--interval", "5")
+    assert result.returncode == 0, result.stderr
+    snap = json.loads(result.stdout)
+    assert snap["server"]["model"] == "tiny-llama" and snap["server"]["vllm_version"]
+    assert "state" not in snap["server"] and snap["helpers"] == {}  # nothing read from the launcher
+    assert snap["traffic"]["generation_tokens_per_s"] > 0
+    assert snap["latency"]["ttft_count"] > 0
+
+
+def test_once_names_what_it_waits_for_and_shows_the_rest(server, tmp_path):
+    """An exporter URL where nothing listens: vLLM's part is shown all the same, with one "waiting for" line."""
+    exporter = f"http://127.0.0.1:{free_port()}/metrics"  # free_port() binds and lets go: nothing listens there
+    common = ("--vllm-url", server.base_url, "--exporter-url", exporter, "--state-dir", str(tmp_path), "--once")
+    text, document = top(*common, "--interval", "1"), top(*common, "--json", "--interval", "1")
+    assert (text.returncode, document.returncode) == (0, 0), text.stderr + document.stderr
+    waiting = f"cannot reach the exporter at {exporter}: "
+    assert f"waiting for: {waiting}" in text.stdout and "model tiny-llama" in text.stdout, text.stdout
+    snap = json.loads(document.stdout)
+    assert [reason[: len(waiting)] for reason in snap["waiting_for"]] == [waiting]
+    assert snap["server"]["model"] == "tiny-llama" and snap["nvml_up"] is None
+
+
 @pytest.fixture
 def terminal():
     if shutil.which("tmux") is None:
@@ -104,6 +130,19 @@ def _wait_for(session: str, text: str, timeout: float = 60) -> str:
     raise AssertionError(f"never saw {text!r}:\n{_screen(session)}")
 
 
+def _generation_rate(screen: str) -> float | None:
+    """The gen tok/s the screen shows: a counter delta between two readings, which only tokens move."""
+    found = re.search(r"gen tok/s (\d+(?:\.\d+)?)(k?) ", screen)
+    if found is None:
+        return None
+    return float(found[1]) * (1000 if found[2] else 1)
+
+
+def _latency_window(screen: str) -> int | None:
+    found = re.search(r"latency   last (\d+)s", screen)
+    return int(found[1]) if found else None
+
+
 def test_the_live_view_shows_the_model_moves_under_load_and_q_restores_the_terminal(server, terminal):
     command = f"{LAUNCHER_BIN} top --state-dir {server.state_dir} --interval 1; echo top-exited-$?"
     subprocess.run(["tmux", "send-keys", "-t", terminal, command, "Enter"], check=True)
@@ -112,11 +151,12 @@ def test_the_live_view_shows_the_model_moves_under_load_and_q_restores_the_termi
         assert "model tiny-llama" in first
         assert all(len(line) <= 80 for line in first.splitlines())
         # With --interval 1 it redraws every second, after its reads: each may take up to its 2 s timeout
-        # on this loaded 2-core machine (a helper a test before restarted, say), so wait for a change.
+        # on this loaded 2-core machine (a helper a test before restarted, say), so wait for the tokens.
         deadline = time.monotonic() + 20
-        while (second := _screen(terminal)) == first and time.monotonic() < deadline:
+        while not (rate := _generation_rate(second := _screen(terminal))) and time.monotonic() < deadline:
             time.sleep(0.5)
-    assert second != first  # rates, sparklines, the clock
+    # Not merely a different screen (the clock alone changes it every second): tokens counted between readings
+    assert rate, second
     subprocess.run(["tmux", "send-keys", "-t", terminal, "q"], check=True)
     after = _wait_for(terminal, "top-exited-0", timeout=10)
     assert "KV cache" not in after  # the alternate screen is gone: the shell's own screen is back
@@ -127,6 +167,25 @@ def test_the_live_view_shows_the_model_moves_under_load_and_q_restores_the_termi
     time.sleep(1)
     modes = _screen(terminal).split()
     assert "icanon" in modes and "echo" in modes  # cooked mode again, echo on
+
+
+def test_the_live_view_measures_over_the_window_it_is_given(server, terminal):
+    """--window 3 under load: however long the view runs, its quantiles cover about the last 3 s (the window
+    plus one gap between readings), where the default window would cover all of its run."""
+    command = f"{LAUNCHER_BIN} top --state-dir {server.state_dir} --interval 1 --window 3"
+    subprocess.run(["tmux", "send-keys", "-t", terminal, command, "Enter"], check=True)
+    with Load(server):
+        _wait_for(terminal, "KV cache")
+        started = time.monotonic()
+        time.sleep(15)
+        screen = _screen(terminal)
+    subprocess.run(["tmux", "send-keys", "-t", terminal, "q"], check=True)
+    assert time.monotonic() - started >= 15
+    window = _latency_window(screen)
+    # Reads on this loaded machine may take seconds (each has a 2 s timeout), so a gap may be long; the
+    # default window would show 15 s less at most one such gap.
+    assert window is not None and 3 <= window <= 9, screen
+    assert "TTFT p50 -" not in screen, screen  # requests finished inside the window, and were measured
 
 
 @pytest.mark.parametrize(

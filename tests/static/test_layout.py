@@ -217,6 +217,7 @@ def test_the_orphan_guard_runs_on_the_standard_library_alone():
     modules = (
         "launcher.supervision.orphan_guard",
         "launcher.supervision.process_groups",
+        "launcher.supervision.shared_memory_files",
         "launcher.helper_environment",
     )
     for module in modules:
@@ -224,7 +225,12 @@ def test_the_orphan_guard_runs_on_the_standard_library_alone():
         names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         outside = {name for name in names if name.split(".")[0] not in sys.stdlib_module_names} - {"__future__"}
-        allowed = {"launcher.supervision", "launcher.supervision.process_groups", "launcher.helper_environment"}
+        allowed = {
+            "launcher.supervision",
+            "launcher.supervision.process_groups",
+            "launcher.supervision.shared_memory_files",
+            "launcher.helper_environment",
+        }
         assert outside <= allowed, (module, outside)
 
 

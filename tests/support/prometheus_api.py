@@ -34,6 +34,9 @@ class PrometheusApi:
     def targets(self) -> list[dict]:
         return self._get("/api/v1/targets")["activeTargets"]
 
+    def loaded_config(self) -> str:
+        return self._get("/api/v1/status/config")["yaml"]
+
     def rules(self) -> list[dict]:
         return self._get("/api/v1/rules")["groups"]
 

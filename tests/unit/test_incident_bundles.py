@@ -2,6 +2,7 @@
 written without following planted symlinks, and free of secrets. (The bundles of a real vLLM are in
 tests/integration/test_incidents.py.)"""
 
+import http.server
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -200,6 +202,55 @@ def test_a_gpu_that_needs_a_reset_is_named_from_the_exporters_view():
     assert gpu_problems(healthy) == []
     lost = healthy + '# TYPE swm_gpu_lost gauge\nswm_gpu_lost{gpu="1"} 1.0\n'
     assert gpu_problems(lost) == ["GPU 1 is lost (NVML: GPU is lost)"]
+
+
+class _ExporterStub:
+    """The exporter's /metrics: the real exposition over the NVML stand-in, behind a password."""
+
+    def __init__(self, page: str, authorization: str) -> None:
+        self.seen: list[str | None] = []
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                stub.seen.append(self.headers.get("Authorization"))
+                body = page.encode() if self.headers.get("Authorization") == authorization else b""
+                self.send_response(200 if body else 401)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/metrics"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_bundle_holds_the_gpus_as_the_exporter_saw_them_and_not_the_host(tmp_path):
+    """docs/faults.md: a bundle holds the GPUs, read from the exporter (with its credentials), and the
+    driver's versions; the host's metrics are not GPU evidence and stay out."""
+    authorization = "Basic c3dtOnNlY3JldA=="
+    exporter = _ExporterStub(exposition("standin-gpu-host"), authorization)
+    try:
+        sources = {"exporter_url": exporter.url, "exporter_authorization": authorization}
+        bundle = _recorder(tmp_path, sources=sources).record(_incident("exited"), Evidence(None))
+    finally:
+        exporter.close()
+    assert exporter.seen == [authorization]
+    summary = json.loads((bundle / "summary.json").read_text())
+    assert "gpus" not in summary["not_captured"]
+    gpus = (bundle / "gpus.txt").read_text()
+    assert 'DCGM_FI_DEV_FB_USED{UUID="GPU-11111111-aaaa-bbbb-cccc-000000000000"' in gpus
+    assert 'xid="79"} 1.0' in gpus
+    assert "swm_host_" not in gpus and "swm_child_" not in gpus
+    versions = json.loads((bundle / "versions.json").read_text())
+    assert versions["driver_version"] == "570.86.15" and versions["cuda_version"] == "12.8"
 
 
 def test_tail_reads_only_the_end_of_a_long_log(tmp_path):

@@ -5,7 +5,7 @@ import os
 import time
 import uuid
 
-from launcher.vllm_server.shared_memory import SHM_DIR, orphaned_since, shared_memory_of, unlink_all
+from launcher.supervision.shared_memory_files import SHM_DIR, orphaned_since, shared_memory_of, unlink_all
 
 
 def make_segment(prefix: str = "psm_") -> str:

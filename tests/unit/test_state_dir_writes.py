@@ -247,6 +247,27 @@ def test_the_launcher_exits_3_on_a_state_dir_of_another_user(tmp_path, monkeypat
     assert list(state.iterdir()) == []  # nothing written into it
 
 
+def test_the_launcher_exits_3_in_one_line_on_a_link_planted_under_the_state_dir(state, tmp_path, capsys):
+    """docs/faults.md: a planted link is refused in one line, exit 3, before anything starts, and nothing
+    is written through it."""
+    elsewhere = tmp_path / "elsewhere-logs"
+    elsewhere.mkdir(mode=0o700)
+    (state / "logs").rmdir()
+    plant(state / "logs", elsewhere)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        code = main(["--state-dir", str(state), "--vllm-bin", str(tmp_path / "no-vllm"), "facebook/opt-125m"])
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    error = capsys.readouterr().err
+    assert code == EXIT_ENVIRONMENT == 3
+    assert error.count("\n") == 1, error
+    assert f"{state / 'logs'} is a symlink: refused (the launcher never writes or reads through a link)" in error
+    assert "no such executable" not in error  # refused before vLLM is even looked for
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_a_symlinked_state_dir_is_resolved_once_and_its_real_directory_checked(tmp_path, monkeypatch):
     real = tmp_path / "data" / "swm"
     real.mkdir(parents=True, mode=0o700)

@@ -1,7 +1,8 @@
 """Finds the POSIX shared memory a process tree holds, so it can be unlinked once the tree is gone.
 
 vLLM's engine and workers talk through /dev/shm segments (hundreds of MB). A SIGKILLed run never
-unlinks them, and tmpfs keeps that memory until someone does.
+unlinks them, and tmpfs keeps that memory until someone does. Standard library only: the orphan guard,
+which outlives the launcher, sweeps with it too.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-
-import psutil
 
 SHM_DIR = "/dev/shm"  # noqa: S108 - read, never created here
 
@@ -65,8 +64,9 @@ _MULTIPROCESSING_NAMES = ("psm_", "sem.mp-")
 def _in_use() -> set[str]:
     """Every /dev/shm path some live process maps or holds open (our own user's, at least)."""
     found: set[str] = set()
-    for pid in psutil.pids():
-        found |= _mapped(pid)
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            found |= _mapped(int(name))
     return found
 
 
