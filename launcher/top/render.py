@@ -68,6 +68,14 @@ def _state(state: str | None) -> Text:
     return Text(state or "-", style=style)
 
 
+def _engine(engine: dict) -> str:
+    kv = engine["kv_cache_usage_ratio"]
+    return (
+        f"{engine['engine']}: {_number(engine['running'], 0)} run {_number(engine['waiting'], 0)} wait"
+        f" KV {f'{kv * 100:.0f}%' if kv is not None else '-'} done {_number(engine['finished_in_window'], 0)}"
+    )
+
+
 def render(snap: Snapshot, width: int) -> RenderableType:
     server, traffic, latency, scheduler = snap.server, snap.traffic, snap.latency, snap.scheduler
     parts: list[RenderableType] = []
@@ -138,6 +146,8 @@ def render(snap: Snapshot, width: int) -> RenderableType:
     line.append(f"  prefix hits {hit * 100:.0f}%" if hit is not None else "  prefix hits -")
     line.append(f"  preemptions {_number(scheduler.get('preemptions_in_window'), 0)}")
     parts.append(line)
+    if snap.engines:
+        parts.append(Text(("engines   " + "  ".join(_engine(engine) for engine in snap.engines))[: width - 1]))
 
     if snap.nvml_up is False:
         parts.append(Text("GPUs      no GPU (NVML unavailable)"))

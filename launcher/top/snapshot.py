@@ -85,6 +85,7 @@ class Snapshot:
     latency: dict[str, Any] = field(default_factory=dict)
     slo: dict[str, dict[str, Any]] = field(default_factory=dict)  # per SLI: the objective, and the window's figures
     scheduler: dict[str, Any] = field(default_factory=dict)
+    engines: list[dict[str, Any]] = field(default_factory=list)  # per engine (DP rank), when there are several
     gpus: list[Gpu] = field(default_factory=list)
     gpu_processes: list[GpuProcess] = field(default_factory=list)
     nvml_up: bool | None = None
@@ -159,6 +160,7 @@ class History:
         if objectives is not None:
             snap.slo = _slo(objectives, oldest.vllm, newest.vllm)
         snap.scheduler = _scheduler(oldest.vllm, newest.vllm)
+        snap.engines = _engines(oldest.vllm, newest.vllm)
         return snap
 
 
@@ -239,6 +241,31 @@ def _scheduler(older: Samples | None, newer: Samples | None) -> dict[str, Any]:
         "prefix_cache_hit_ratio": hits / queries if hits is not None and queries else None,
         "preemptions_in_window": delta("vllm:num_preemptions_total"),
     }
+
+
+def _engines(older: Samples | None, newer: Samples | None) -> list[dict[str, Any]]:
+    """Each engine's queue, KV cache and finished requests over the window: one rank stuck while the others
+    serve shows here, where the server's totals hide it."""
+    names = sorted({labels.get("engine", "") for labels, _ in (newer or {}).get("vllm:num_requests_running", [])})
+    if len(names) < 2:
+        return []
+    engines = []
+    for engine in names:
+        kv = [
+            value
+            for labels, value in (newer or {}).get("vllm:kv_cache_usage_perc", [])
+            if labels.get("engine") == engine
+        ]
+        engines.append(
+            {
+                "engine": engine,
+                "running": _total(newer, "vllm:num_requests_running", engine=engine),
+                "waiting": _total(newer, "vllm:num_requests_waiting", engine=engine),
+                "kv_cache_usage_ratio": max(kv) if kv else None,
+                "finished_in_window": _window_total(older, newer, "vllm:request_success_total", engine=engine),
+            }
+        )
+    return engines
 
 
 def _server_and_helpers(snap: Snapshot, reading: Reading) -> None:

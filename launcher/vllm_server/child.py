@@ -24,7 +24,7 @@ from launcher.supervision.orphan_guard import OrphanGuard
 from launcher.supervision.process_groups import live_pids
 from launcher.supervision.restart_policy import Exit
 from launcher.supervision.shared_memory_files import orphaned_since, shared_memory_of, unlink_all
-from launcher.vllm_server.canary import Canary
+from launcher.vllm_server.canary import Canary, CompletionSender
 from launcher.vllm_server.command import VllmInvocation
 from launcher.vllm_server.lingering_front_end import FRONT_END_ONLY, LingeringFrontEnd
 from launcher.vllm_server.metric_drift import missing_names, watched_vllm_names
@@ -121,13 +121,13 @@ class VllmChild:
         self._previous_was_stall = False
         self._stalls_in_a_row = 0  # stall restarts whose next run stalled again before finishing a request
         # Without stall detection a canary could not be judged: it is off then.
-        self._canary = Canary(
+        sender = CompletionSender(
             invocation.target.base_url,
             invocation.target.model_name or "",
             self._authorization,
-            canary_interval_s if stall_timeout_s > 0 else 0.0,
             timeout_s=stall_timeout_s + defaults.HEALTH_TIMEOUT_S,
         )
+        self._canary = Canary(sender, canary_interval_s if stall_timeout_s > 0 else 0.0)
 
     def argv(self) -> tuple[str, ...]:
         return self.invocation.argv
@@ -258,7 +258,7 @@ class VllmChild:
             if page is not None:
                 self._last_page = (text or "", time.time())
                 self._run_finished_requests |= page.requests_finished > 0
-            verdict = self._progress.observe(page, time.monotonic(), time.time(), self._canary.in_flight())
+            verdict = self._progress.observe(page, time.monotonic(), time.time(), self._canary.pending_engines())
         if verdict.stalled:
             return Probe(False, "stalled: " + verdict.detail, immediate=True, cause="stalled", stalled=True)
         if verdict.asleep_with_work and not self._reported_asleep:

@@ -9,6 +9,7 @@ not be taken decides nothing, and a sleeping engine (sleep mode) is reported, ne
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from launcher.vllm_server.metrics_page import GENERATION_TOKENS, EngineReading, MetricsPage
@@ -79,15 +80,16 @@ class ProgressWatch:
         return self._summary
 
     def observe(
-        self, page: MetricsPage | None, now: float, wall: float, canary_pending: bool = False
+        self, page: MetricsPage | None, now: float, wall: float, canaries_pending: Collection[str] = ()
     ) -> ProgressVerdict:
-        """`canary_pending`: the launcher's own canary request is in flight, which the engine's gauges of a
-        frozen engine cannot show: it counts as pending work."""
+        """`canaries_pending`: the engines the launcher's own canary request is in flight to, which the gauges
+        of a frozen engine cannot show: it counts as pending work there."""
         if page is None:
             return ProgressVerdict()  # /metrics unreadable: that alone is not a stall
         named = len(page.engines) > 1
         verdicts = [
-            self._observe_engine(reading, now, wall, named, canary_pending) for reading in page.engines.values()
+            self._observe_engine(reading, now, wall, named, reading.engine in canaries_pending)
+            for reading in page.engines.values()
         ]
         self._summarise(page, wall)
         return next((v for v in verdicts if v.stalled), None) or next(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,10 +155,16 @@ def read_target(args: tuple[str, ...], config: dict[str, Any] | None, capabiliti
     scanned = scan_vllm_args(args, capabilities)
     config = config or {}
 
-    def value(flag: str) -> str | None:
-        if flag in scanned.options:
-            return _first(list(scanned.options[flag]))
+    def value(flag: str, *aliases: str) -> str | None:
+        for spelling in (flag, *aliases):
+            if spelling in scanned.options:
+                return _first(list(scanned.options[spelling]))
         return _first(_config_value(config, flag.removeprefix("--")))
+
+    def switched_on(flag: str, *aliases: str) -> bool:
+        if any(spelling in scanned.options for spelling in (flag, *aliases)):
+            return True
+        return _config_value(config, flag.removeprefix("--")) in (True, "true", "True")
 
     model = scanned.positionals[0] if scanned.positionals else value("--model")
     if len(scanned.positionals) > 1:
@@ -168,11 +175,7 @@ def read_target(args: tuple[str, ...], config: dict[str, Any] | None, capabiliti
         port = parse.port(port_text) if port_text is not None else defaults.VLLM_PORT
     except ValueError as error:
         raise UsageError(f"--port: {error}") from None
-    count_text = value("--api-server-count")
-    try:
-        api_server_count = parse.positive_count(count_text) if count_text is not None else 1
-    except ValueError as error:
-        raise UsageError(f"--api-server-count: {error}") from None
+    api_server_count = _api_server_count(value, switched_on)
     return VllmTarget(
         model=model,
         host=host if host is not None else defaults.LOOPBACK,
@@ -184,6 +187,28 @@ def read_target(args: tuple[str, ...], config: dict[str, Any] | None, capabiliti
         api_server_count=api_server_count,
         uds=value("--uds"),
     )
+
+
+def _api_server_count(value: Callable[..., str | None], switched_on: Callable[..., bool]) -> int:
+    """How many API servers vLLM will run, as `vllm serve` decides when --api-server-count is not given: one
+    per data-parallel rank behind its internal load balancer, so that `-dp 2` alone means two API servers
+    sharing /metrics through a multiprocess directory, which the launcher must then provide."""
+
+    def count(flag: str, *aliases: str) -> int | None:
+        text = value(flag, *aliases)
+        try:
+            return parse.positive_count(text) if text is not None else None
+        except ValueError as error:
+            raise UsageError(f"{flag}: {error}") from None
+
+    given = count("--api-server-count", "-asc")
+    if given is not None:
+        return given
+    if switched_on("--data-parallel-external-lb", "-dpe") or value("--data-parallel-rank", "-dpn") is not None:
+        return 1  # an external load balancer in front of one vLLM per rank
+    if switched_on("--data-parallel-hybrid-lb", "-dph") or value("--data-parallel-start-rank", "-dpr") is not None:
+        return count("--data-parallel-size-local", "-dpl") or 1
+    return count("--data-parallel-size", "-dp") or 1
 
 
 def check_target(target: VllmTarget) -> None:

@@ -1,13 +1,9 @@
-"""The canary for an idle engine, against a stub HTTP server that records what it is sent, and the escalation
-decision (stall after stall, a GPU that needs a reset) of vLLM's supervised child. The real vLLM's side is in
-tests/integration/test_incidents.py."""
+"""The canary for an idle engine, with its sender injected (what it sends over HTTP, to which DP rank and with
+which key, is the real vLLM's business: tests/integration/test_incidents.py and test_multiprocess_vllm.py), and
+the escalation decision (stall after stall, a GPU that needs a reset) of vLLM's supervised child."""
 
-import http.server
-import json
 import threading
 import time
-
-import pytest
 
 from launcher.supervision.child_spec import Timing
 from launcher.supervision.restart_policy import Exit
@@ -19,42 +15,27 @@ from launcher.vllm_server.progress import ProgressWatch
 from launcher.vllm_server.target import VllmTarget
 
 
-class CompletionsStub:
-    """Stands in for vLLM's /v1/completions: records each request; answers 200, an error, or nothing."""
+class RecordingSender:
+    """Records the engine each canary is sent to; answers `outcome`, or only once released when `hang`."""
 
-    def __init__(self, status: int = 200, hang: bool = False) -> None:
-        self.requests: list[tuple[dict, str | None]] = []
+    def __init__(self, outcome: str = "ok", hang: frozenset[str | None] = frozenset()) -> None:
+        self.sent: list[str | None] = []
         self.release = threading.Event()
-        stub = self
+        self._outcome = outcome
+        self._hang = hang
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stub.requests.append((body, self.headers.get("Authorization")))
-                if hang:
-                    stub.release.wait(10)
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
+    def __call__(self, engine: str | None) -> str:
+        self.sent.append(engine)
+        if engine in self._hang:
+            self.release.wait(10)
+        return self._outcome
 
 
-def page(running: int = 0, finished: int = 0) -> str:
+def page(running: int = 0, finished: int = 0, engine: str = "0") -> str:
     return (
-        f'vllm:num_requests_running{{engine="0",model_name="m"}} {running}\n'
-        f'vllm:num_requests_waiting{{engine="0",model_name="m"}} 0\n'
-        f'vllm:request_success_total{{engine="0",finished_reason="stop",model_name="m"}} {finished}\n'
+        f'vllm:num_requests_running{{engine="{engine}",model_name="m"}} {running}\n'
+        f'vllm:num_requests_waiting{{engine="{engine}",model_name="m"}} 0\n'
+        f'vllm:request_success_total{{engine="{engine}",finished_reason="stop",model_name="m"}} {finished}\n'
     )
 
 
@@ -67,67 +48,98 @@ def wait_until(condition, timeout=5.0):
     raise AssertionError("condition not met")
 
 
-@pytest.fixture
-def stub():
-    server = CompletionsStub()
-    yield server
-    server.close()
-
-
-def test_one_tiny_completion_after_the_interval_of_idleness_with_the_key(stub):
-    canary = Canary(stub.url, "tiny-llama", "Bearer k3y", interval_s=60, timeout_s=5)
+def test_one_canary_after_the_interval_of_idleness_to_the_only_engine_without_naming_it():
+    sender = RecordingSender()
+    canary = Canary(sender, interval_s=60)
     canary.observe(parse_metrics_page(page()), now=0.0)
     canary.observe(parse_metrics_page(page()), now=59.0)
-    assert stub.requests == []
+    assert sender.sent == []
     canary.observe(parse_metrics_page(page()), now=60.0)
     wait_until(lambda: canary.report().ok == 1)
-    assert stub.requests == [({"model": "tiny-llama", "prompt": "ping", "max_tokens": 1}, "Bearer k3y")]
+    assert sender.sent == [None]  # one engine takes every request: no rank header
     assert canary.report().last_latency_s is not None and not canary.in_flight()
 
 
-def test_never_while_real_traffic_flows(stub):
-    canary = Canary(stub.url, "m", None, interval_s=10, timeout_s=5)
+def test_never_while_real_traffic_flows():
+    sender = RecordingSender()
+    canary = Canary(sender, interval_s=10)
     for second in range(0, 100, 5):  # one long request pending, nothing finishing
         canary.observe(parse_metrics_page(page(running=1, finished=0)), now=second)
     for second in range(100, 200, 5):  # nothing pending, but requests finishing between readings
         canary.observe(parse_metrics_page(page(running=0, finished=second)), now=second)
     time.sleep(0.2)
-    assert stub.requests == []
+    assert sender.sent == []
 
 
 def test_a_failed_canary_is_counted_and_off_means_off():
-    failing = CompletionsStub(status=500)
-    try:
-        canary = Canary(failing.url, "m", None, interval_s=1, timeout_s=5)
-        canary.observe(parse_metrics_page(page()), now=0.0)
-        canary.observe(parse_metrics_page(page()), now=1.0)
-        wait_until(lambda: canary.report().failed == 1)
-        assert canary.report().last_outcome == "HTTP 500"
-        off = Canary(failing.url, "m", None, interval_s=0, timeout_s=5)
-        off.observe(parse_metrics_page(page()), now=0.0)
-        off.observe(parse_metrics_page(page()), now=1e6)
-        time.sleep(0.1)
-        assert len(failing.requests) == 1
-    finally:
-        failing.close()
+    sender = RecordingSender(outcome="HTTP 500")
+    canary = Canary(sender, interval_s=1)
+    canary.observe(parse_metrics_page(page()), now=0.0)
+    canary.observe(parse_metrics_page(page()), now=1.0)
+    wait_until(lambda: canary.report().failed == 1)
+    assert canary.report().last_outcome == "HTTP 500"
+    off = Canary(sender, interval_s=0)
+    off.observe(parse_metrics_page(page()), now=0.0)
+    off.observe(parse_metrics_page(page()), now=1e6)
+    time.sleep(0.1)
+    assert len(sender.sent) == 1
 
 
 def test_a_canary_stuck_in_a_frozen_engine_is_a_stall():
     """The engine's own gauges stay at 0 when it froze idle: the canary in flight is the pending work."""
-    hanging = CompletionsStub(hang=True)
+    sender = RecordingSender(hang=frozenset({None}))
     try:
-        canary = Canary(hanging.url, "m", None, interval_s=1, timeout_s=30)
+        canary = Canary(sender, interval_s=1)
         watch = ProgressWatch(stall_timeout_s=8)
         idle = parse_metrics_page(page())
         for now in (0.0, 1.0):
             canary.observe(idle, now)
-            assert not watch.observe(idle, now, now, canary.in_flight()).stalled
-        wait_until(lambda: hanging.requests)
-        assert not watch.observe(idle, 5.0, 5.0, canary.in_flight()).stalled
-        verdict = watch.observe(idle, 9.5, 9.5, canary.in_flight())
+            assert not watch.observe(idle, now, now, canary.pending_engines()).stalled
+        wait_until(lambda: sender.sent)
+        assert not watch.observe(idle, 5.0, 5.0, canary.pending_engines()).stalled
+        verdict = watch.observe(idle, 9.5, 9.5, canary.pending_engines())
         assert verdict.stalled and "the launcher's canary request pending" in verdict.detail
     finally:
-        hanging.close()
+        sender.release.set()
+
+
+def test_each_dp_rank_gets_its_own_canary_and_only_the_frozen_ones_stall():
+    """Rank 1 froze idle while rank 0 serves: rank 0's traffic keeps no canary from rank 1, and rank 1's
+    canary, addressed to it, is the work its gauges never show."""
+    sender = RecordingSender(hang=frozenset({"1"}))
+    try:
+        canary = Canary(sender, interval_s=2)
+        watch = ProgressWatch(stall_timeout_s=8)
+        verdict = None
+        for second in range(0, 14):
+            busy = page(running=1, finished=second, engine="0") + page(engine="1")
+            reading = parse_metrics_page(busy)
+            canary.observe(reading, now=float(second))
+            verdict = watch.observe(reading, float(second), float(second), canary.pending_engines())
+            if second < 9:  # rank 1 last idle at 1 s, its canary sent at 2 s: the 8 s run out at 9 s
+                assert not verdict.stalled, second
+            time.sleep(0.01)
+        assert sender.sent == ["1"]  # never to the busy rank 0
+        assert canary.pending_engines() == {"1"}
+        assert verdict.stalled and "on engine 1" in verdict.detail, verdict
+    finally:
+        sender.release.set()
+
+
+def test_no_second_canary_while_the_first_is_in_flight():
+    """One at a time per engine: while the last one hangs in a frozen engine, no other is sent, however long
+    the server stays idle (a pile of them would be one more thread and connection per interval)."""
+    sender = RecordingSender(hang=frozenset({None}))
+    try:
+        canary = Canary(sender, interval_s=1)
+        for second in range(0, 30):
+            canary.observe(parse_metrics_page(page()), now=float(second))
+        wait_until(lambda: sender.sent)
+        time.sleep(0.2)  # time for any further canary to be sent
+        assert sender.sent == [None]
+        assert canary.in_flight()
+    finally:
+        sender.release.set()
 
 
 def _vllm_child(tmp_path, **kwargs) -> VllmChild:

@@ -95,3 +95,34 @@ def test_the_last_incident_is_shown_with_its_bundle():
     text = Console(width=80, no_color=True, record=True)
     text.print(screen)
     assert "incident  stalled 0m05s ago: /state/incidents/20261204T120000Z-stalled" in text.export_text()
+
+
+def _two_engines(finished_on_rank_1: float) -> str:
+    """The recorded page as a two-rank server would show it (data parallelism): every engine="0" series
+    again for engine="1", whose request_success_total is set to `finished_on_rank_1`."""
+    lines = PAGE.splitlines()
+    for line in PAGE.splitlines():
+        if 'engine="0"' in line and not line.startswith("#"):
+            twin = line.replace('engine="0"', 'engine="1"')
+            if twin.startswith("vllm:request_success_total") and 'finished_reason="length"' in twin:
+                twin = f"{twin.rsplit(' ', 1)[0]} {finished_on_rank_1}"
+            lines.append(twin)
+    return "\n".join(lines) + "\n"
+
+
+def test_each_engine_of_a_data_parallel_server_is_shown_and_a_single_one_is_not():
+    history = History(window_s=60)
+    history.add(Reading(at=0.0, vllm=parse_samples(_two_engines(5))))
+    latest = Reading(at=10.0, vllm=parse_samples(_two_engines(8)))  # rank 1 finished 3, rank 0 none
+    history.add(latest)
+    snap = history.snapshot(latest)
+    assert [(e["engine"], e["finished_in_window"]) for e in snap.engines] == [("0", 0.0), ("1", 3.0)]
+    assert snap.as_json()["engines"][1]["running"] == 0
+    console = Console(width=80, record=True, color_system=None)
+    console.print(render(snap, 80))
+    assert "engines   0: 0 run 0 wait KV 0% done 0  1: 0 run 0 wait KV 0% done 3" in console.export_text()
+
+    single = History(window_s=60)
+    single.add(Reading(at=0.0, vllm=parse_samples(PAGE)))
+    single.add(Reading(at=10.0, vllm=parse_samples(PAGE)))
+    assert single.snapshot(Reading(at=10.0, vllm=parse_samples(PAGE))).engines == []

@@ -84,6 +84,25 @@ def test_several_api_servers_get_a_private_multiproc_dir(tmp_path, caps_0_32):
     assert "PROMETHEUS_MULTIPROC_DIR" not in single.env
 
 
+@pytest.mark.parametrize(
+    ("argv", "config", "api_servers"),
+    [
+        (["m", "-dp", "2"], None, 2),  # vLLM runs one API server per rank behind its own load balancer
+        (["m", "--data-parallel-size", "3"], None, 3),
+        (["m"], {"data-parallel-size": 2}, 2),
+        (["m", "-dp", "2", "--api-server-count", "1"], None, 1),
+        (["m", "-dp", "2", "--data-parallel-external-lb"], None, 1),
+        (["m", "-dp", "4", "--data-parallel-rank", "1"], None, 1),
+        (["m", "-dp", "4", "-dpl", "2", "--data-parallel-hybrid-lb"], None, 2),
+        (["m", "-tp", "2"], None, 1),
+    ],
+)
+def test_the_api_servers_vllm_will_run_are_counted_as_vllm_counts_them(tmp_path, caps_0_32, argv, config, api_servers):
+    invocation = plan(tmp_path, caps_0_32, argv, config=config)
+    assert invocation.target.api_server_count == api_servers
+    assert (invocation.multiproc_dir is not None) == (api_servers > 1)
+
+
 def test_vllm_keys_of_the_config_file_reach_vllm_as_a_file(tmp_path, caps_0_32):
     invocation = plan(tmp_path, caps_0_32, ["m"], config={"max-model-len": 2048, "disable-log-requests": True})
     path = invocation.argv[invocation.argv.index("--config") + 1]
