@@ -1,5 +1,6 @@
 """Where `top` reads from, and the readings themselves: the launcher's status file, vLLM's and the
-exporter's /metrics, vLLM's /version, and the alerts of the stack's Prometheus."""
+exporter's /metrics, vLLM's /version, and the alerts of the stack's Prometheus; for the fleet view, a
+Prometheus' query API."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import json
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,3 +174,61 @@ def read(sources: Sources) -> Reading:
             except (ValueError, KeyError, TypeError):
                 reading.problems["prometheus"] = "Prometheus' /api/v1/alerts answered something unexpected"
     return reading
+
+
+# -- a Prometheus' query API, for the fleet view (`top --prometheus-url`) ------------------------------------
+
+_QUERY_TIMEOUT_S = 10.0  # a central store over a WAN, answering for many hosts
+
+Sample = tuple[dict[str, str], float]
+
+
+class PrometheusUnavailable(Exception):
+    """The URL did not answer as a Prometheus: nothing reachable there, or something else."""
+
+
+def prometheus_query(base_url: str) -> Callable[[str], list[Sample]]:
+    """An instant query at the server's now: (labels, value) per series. PrometheusUnavailable when the URL
+    does not answer as a Prometheus; ValueError, with Prometheus' words, when it refuses the query itself."""
+    base_url = base_url.rstrip("/")
+
+    def query(expr: str) -> list[Sample]:
+        url = f"{base_url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+        request = urllib.request.Request(url, headers={"User-Agent": "serve-with-monitoring top"})
+        try:
+            with urllib.request.urlopen(request, timeout=_QUERY_TIMEOUT_S) as response:
+                body = response.read()
+        except urllib.error.HTTPError as error:
+            refusal = _prometheus_error(error.read())
+            if refusal is not None:
+                raise ValueError(refusal) from None
+            raise PrometheusUnavailable(
+                f"{base_url} is not a Prometheus: /api/v1/query answered HTTP {error.code}"
+            ) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+            reason = getattr(error, "reason", error)
+            raise PrometheusUnavailable(
+                f"cannot reach Prometheus at {base_url}: {reason or type(error).__name__}"
+            ) from None
+        try:
+            document = json.loads(body)
+            if document["status"] != "success" or document["data"]["resultType"] != "vector":
+                raise TypeError
+            return [(dict(item["metric"]), float(item["value"][1])) for item in document["data"]["result"]]
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise PrometheusUnavailable(
+                f"{base_url} is not a Prometheus: /api/v1/query answered something other than its JSON"
+            ) from None
+
+    return query
+
+
+def _prometheus_error(body: bytes) -> str | None:
+    """Prometheus' own words when it refused a query (HTTP 400 or 422, status error), else None."""
+    try:
+        document = json.loads(body)
+        if document.get("status") == "error" and document.get("errorType"):
+            return f"{document['errorType']}: {document.get('error', '')}"
+    except (ValueError, AttributeError):
+        pass
+    return None

@@ -9,13 +9,15 @@ from observability.dashboards import queries as q
 from observability.dashboards.grafana_model import Panel, Row, Variable, dashboard
 
 VARIABLES = (
-    Variable("hostname", "Host", "label_values(DCGM_FI_DEV_GPU_UTIL, hostname)"),
-    Variable("gpu", "GPU", 'label_values(DCGM_FI_DEV_GPU_UTIL{hostname=~"$hostname"}, gpu)'),
+    q.HOST_VARIABLE,
+    # The exporter's (and dcgm-exporter's) own label: the same name as `host` where hosts push theirs.
+    Variable("hostname", "GPU host", f"label_values(DCGM_FI_DEV_GPU_UTIL{{{q.HOST}}}, hostname)"),
+    Variable("gpu", "GPU", f'label_values(DCGM_FI_DEV_GPU_UTIL{{{q.HOST}, hostname=~"$hostname"}}, gpu)'),
 )
 
 ROWS = (
     Row(
-        "Utilization and memory",
+        "Utilization and memory: $host",
         (
             Panel("GPU utilization", q.GPU_UTIL, unit="percent", min=0, max=100),
             Panel("Memory copy utilization", q.GPU_MEM_COPY_UTIL, unit="percent", min=0, max=100),
@@ -30,6 +32,7 @@ ROWS = (
             Panel("SM, tensor and DRAM activity (GPM)", q.GPU_PROFILING, unit="percentunit", min=0, max=1),
             Panel("Encoder and decoder", q.GPU_CODEC, unit="percent"),
         ),
+        repeat=q.HOST_VARIABLE.name,  # eight GPUs on each of many hosts are one unreadable chart otherwise
     ),
     Row(
         "Power, heat and clocks",

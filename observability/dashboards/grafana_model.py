@@ -44,6 +44,9 @@ class Panel:
 class Row:
     title: str
     panels: tuple[Panel, ...]
+    # A variable to repeat the row by: one copy per selected value, each with its panels' queries narrowed
+    # to that value (Grafana's row repeat). The title should name the variable, so the copies differ.
+    repeat: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,16 +155,17 @@ def dashboard(
     panels: list[dict[str, Any]] = []
     next_id, y = 1, 0
     for row in rows:
-        panels.append(
-            {
-                "id": next_id,
-                "type": "row",
-                "title": row.title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-                "panels": [],
-            }
-        )
+        row_json: dict[str, Any] = {
+            "id": next_id,
+            "type": "row",
+            "title": row.title,
+            "collapsed": False,
+            "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+            "panels": [],
+        }
+        if row.repeat:
+            row_json["repeat"] = row.repeat
+        panels.append(row_json)
         next_id, y = next_id + 1, y + 1
         x, row_height = 0, 0
         for panel in row.panels:

@@ -18,7 +18,7 @@ ROWS = (
         ),
     ),
     Row(
-        "Supervised children",
+        "Supervised children: $host",
         (
             Panel("State", q.CHILD_STATE, "table", width=8),
             Panel("Restarts (last hour)", q.CHILD_RESTARTS, width=16),
@@ -40,6 +40,7 @@ ROWS = (
             Panel("Resident memory per process tree", q.CHILD_RSS, unit="bytes"),
             Panel("CPU per process tree", q.CHILD_CPU, unit="percentunit"),
         ),
+        repeat=q.HOST_VARIABLE.name,  # each host's children side by side: which one is restarting
     ),
     Row(
         "Incidents and the canary",
@@ -97,7 +98,7 @@ def build() -> dict[str, Any]:
         "swm-health",
         "serve-with-monitoring health",
         "Is the monitoring itself working: targets, restarts, exporter, alerts.",
-        (),
+        (q.HOST_VARIABLE,),
         ROWS,
         tags=("health",),
     )

@@ -6,13 +6,21 @@ query against a live Prometheus scraping a real vLLM. Counters use their _total 
 
 from __future__ import annotations
 
-from observability.dashboards.grafana_model import Query
+from observability.dashboards.grafana_model import Query, Variable
 from observability.slo_objectives import Objective
 from observability.slo_rules import LATENCY_SLIS
 
-VLLM = 'model_name=~"$model_name", instance=~"$instance", engine=~"$engine"'
-VLLM_NO_ENGINE = 'model_name=~"$model_name", instance=~"$instance"'
-GPU = 'hostname=~"$hostname", gpu=~"$gpu"'
+# Many hosts at once: a central store that hosts push to (--remote-write) labels every series of a host,
+# its recorded series and ALERTS included, with the external label `host`; `up` is one series every host
+# has. A Prometheus queried where it runs never shows its external labels: there the variable lists no
+# value, Grafana selects All (.*), and `host=~".*"` matches the series that have no host label, as before.
+# A central Prometheus that scrapes the hosts itself (deploy/fleet/prometheus.yml) has no host label
+# either: All again, and the instance and hostname variables tell its hosts apart.
+HOST_VARIABLE = Variable("host", "Host", "label_values(up, host)")
+HOST = 'host=~"$host"'
+VLLM = f'{HOST}, model_name=~"$model_name", instance=~"$instance", engine=~"$engine"'
+VLLM_NO_ENGINE = f'{HOST}, model_name=~"$model_name", instance=~"$instance"'
+GPU = f'{HOST}, hostname=~"$hostname", gpu=~"$gpu"'
 RATE = "$__rate_interval"
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 
@@ -100,7 +108,7 @@ def slo_latency(objective: Objective) -> tuple[Query, ...]:
             f"max(histogram_quantile({objective.target:g}, sum by (le, model_name, instance) ({rate})))",
             f"{objective.sli.upper()} {objective.quantile_name}",
         ),
-        Query(f'max(swm:slo_threshold_seconds{{slo="{objective.sli}"}})', "objective"),
+        Query(f'max(swm:slo_threshold_seconds{{slo="{objective.sli}", {HOST}}})', "objective"),
     )
 
 
@@ -109,9 +117,9 @@ SLO_KV_CACHE = (Query(f"max(swm:vllm_kv_cache_usage:max{{{VLLM_NO_ENGINE}}})", "
 
 # The error-budget SLOs (observability/slo_rules.py): their recording rules carry the objectives, so the
 # panels never restate a threshold.
-SLO_MODEL = 'model_name=~"$model_name"'
+SLO_MODEL = f'{HOST}, model_name=~"$model_name"'
 SLO_ATTAINMENT = (Query(f"swm:slo_attainment:ratio28d{{{SLO_MODEL}}}", "{{slo}} {{model_name}}"),)
-SLO_OBJECTIVE = (Query("swm:slo_objective:ratio", "objective {{slo}}"),)
+SLO_OBJECTIVE = (Query(f"swm:slo_objective:ratio{{{HOST}}}", "objective {{slo}}"),)
 SLO_BUDGET_LEFT = (Query(f"swm:slo_error_budget_remaining:ratio28d{{{SLO_MODEL}}}", "{{slo}} {{model_name}}"),)
 SLO_BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
 # Matched on host and cluster too: a central store that hosts push to (--remote-write) holds one objective
@@ -119,7 +127,7 @@ SLO_BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
 SLO_BURN_RATE = tuple(
     Query(
         f"swm:slo_error_ratio:rate{window}{{{SLO_MODEL}}}"
-        " / on(slo, host, cluster) group_left() (1 - swm:slo_objective:ratio)",
+        f" / on(slo, host, cluster) group_left() (1 - swm:slo_objective:ratio{{{HOST}}})",
         f"{{{{slo}}}} {window}",
     )
     for window in SLO_BURN_WINDOWS
@@ -202,47 +210,56 @@ GPU_PROFILING = (
 )
 
 # -- Health ------------------------------------------------------------------------------------------
-TARGETS_UP = (Query("up", "{{job}} {{instance}}"),)
+TARGETS_UP = (Query(f"up{{{HOST}}}", "{{job}} {{instance}}"),)
 ALERTS_FIRING = (
-    Query('count(ALERTS{alertstate="firing"}) or vector(0)', "firing"),
-    Query('count(ALERTS{alertstate="pending"}) or vector(0)', "pending"),
+    Query(f'count(ALERTS{{alertstate="firing", {HOST}}}) or vector(0)', "firing"),
+    Query(f'count(ALERTS{{alertstate="pending", {HOST}}}) or vector(0)', "pending"),
 )
-ALERTS_TABLE = (Query("ALERTS", "", instant=True, format="table"),)
-CHILD_STATE = (Query("swm_child_state == 1", "{{child}}: {{state}}", instant=True, format="table"),)
-CHILD_RESTARTS = (Query("increase(swm_child_restarts_total[1h])", "{{child}} {{instance}}"),)
-CHILD_RSS = (Query("swm_child_resident_memory_bytes", "{{child}} {{instance}}"),)
-CHILD_CPU = (Query(f"rate(swm_child_cpu_seconds_total[{RATE}])", "{{child}} {{instance}}"),)
-EXPORTER_COLLECTOR_UP = (Query("swm_exporter_collector_up", "{{collector}} {{instance}}"),)
+ALERTS_TABLE = (Query(f"ALERTS{{{HOST}}}", "", instant=True, format="table"),)
+CHILD_STATE = (Query(f"swm_child_state{{{HOST}}} == 1", "{{child}}: {{state}}", instant=True, format="table"),)
+CHILD_RESTARTS = (Query(f"increase(swm_child_restarts_total{{{HOST}}}[1h])", "{{child}} {{instance}}"),)
+CHILD_RSS = (Query(f"swm_child_resident_memory_bytes{{{HOST}}}", "{{child}} {{instance}}"),)
+CHILD_CPU = (Query(f"rate(swm_child_cpu_seconds_total{{{HOST}}}[{RATE}])", "{{child}} {{instance}}"),)
+EXPORTER_COLLECTOR_UP = (Query(f"swm_exporter_collector_up{{{HOST}}}", "{{collector}} {{instance}}"),)
 EXPORTER_COLLECTION_AGE = (
-    Query("time() - swm_exporter_collector_last_success_timestamp_seconds", "{{collector}} {{instance}}"),
+    Query(f"time() - swm_exporter_collector_last_success_timestamp_seconds{{{HOST}}}", "{{collector}} {{instance}}"),
 )
-EXPORTER_DURATION = (Query("swm_exporter_collector_duration_seconds", "{{collector}} {{instance}}"),)
-EXPORTER_ERRORS = (Query("increase(swm_exporter_collector_errors_total[1h])", "{{collector}} {{instance}}"),)
-NVML_UP = (Query("swm_nvml_up", "{{hostname}}"),)
-SCRAPE_DURATION = (Query("scrape_duration_seconds", "{{job}} {{instance}}"),)
-SUPERVISOR_STATE_AGE = (Query("swm_supervisor_state_age_seconds", "{{instance}}"),)
+EXPORTER_DURATION = (Query(f"swm_exporter_collector_duration_seconds{{{HOST}}}", "{{collector}} {{instance}}"),)
+EXPORTER_ERRORS = (Query(f"increase(swm_exporter_collector_errors_total{{{HOST}}}[1h])", "{{collector}} {{instance}}"),)
+NVML_UP = (Query(f"swm_nvml_up{{{HOST}}}", "{{hostname}}"),)
+SCRAPE_DURATION = (Query(f"scrape_duration_seconds{{{HOST}}}", "{{job}} {{instance}}"),)
+SUPERVISOR_STATE_AGE = (Query(f"swm_supervisor_state_age_seconds{{{HOST}}}", "{{instance}}"),)
 # Incident bundles and the canary: 0 rather than "no data" on a host that has had none.
-INCIDENTS_24H = (Query("sum by (reason) (increase(swm_incidents_total[24h])) or vector(0)", "{{reason}}"),)
+INCIDENTS_24H = (Query(f"sum by (reason) (increase(swm_incidents_total{{{HOST}}}[24h])) or vector(0)", "{{reason}}"),)
 CANARY_OUTCOMES = (
-    Query("sum by (instance, outcome) (increase(swm_canary_requests_total[1h]))", "{{outcome}} {{instance}}"),
+    Query(
+        f"sum by (instance, outcome) (increase(swm_canary_requests_total{{{HOST}}}[1h]))", "{{outcome}} {{instance}}"
+    ),
 )
-CANARY_LATENCY = (Query("swm_canary_last_latency_seconds", "{{child}} {{instance}}"),)
+CANARY_LATENCY = (Query(f"swm_canary_last_latency_seconds{{{HOST}}}", "{{child}} {{instance}}"),)
 STATE_DIR_DISK_FREE = (
-    Query("swm_host_filesystem_free_bytes / swm_host_filesystem_size_bytes", "{{hostname}} {{path}}"),
+    Query(
+        f"swm_host_filesystem_free_bytes{{{HOST}}} / swm_host_filesystem_size_bytes{{{HOST}}}", "{{hostname}} {{path}}"
+    ),
 )
 # Alertmanager is scraped every 30 s (observability/prometheus/prometheus.yml), so a window of 4 of the
 # datasource's 5 s intervals ($__rate_interval) would hold one sample and show nothing: 2 minutes here.
 SLOW_JOB_RATE = "2m"
 NOTIFICATIONS_SENT = (
     Query(
-        f"sum by (instance, integration) (rate(alertmanager_notifications_total[{SLOW_JOB_RATE}]))", "{{integration}}"
+        f"sum by (instance, integration) (rate(alertmanager_notifications_total{{{HOST}}}[{SLOW_JOB_RATE}]))",
+        "{{integration}}",
     ),
 )
 NOTIFICATIONS_FAILED = (
     Query(
-        f"sum by (instance, integration) (rate(alertmanager_notifications_failed_total[{SLOW_JOB_RATE}]))",
+        f"sum by (instance, integration) (rate(alertmanager_notifications_failed_total{{{HOST}}}[{SLOW_JOB_RATE}]))",
         "{{integration}}",
     ),
 )
-HOST_CPU = (Query("swm_host_cpu_utilization_ratio", "CPU {{hostname}}"),)
-HOST_MEMORY = (Query("1 - swm_host_memory_available_bytes / swm_host_memory_total_bytes", "memory {{hostname}}"),)
+HOST_CPU = (Query(f"swm_host_cpu_utilization_ratio{{{HOST}}}", "CPU {{hostname}}"),)
+HOST_MEMORY = (
+    Query(
+        f"1 - swm_host_memory_available_bytes{{{HOST}}} / swm_host_memory_total_bytes{{{HOST}}}", "memory {{hostname}}"
+    ),
+)

@@ -9,12 +9,18 @@ from observability.dashboards.grafana_model import Panel, Row, Variable, dashboa
 from observability.slo_objectives import DEFAULT_OBJECTIVES, Objectives
 
 VARIABLES = (
-    Variable("model_name", "Model", "label_values(vllm:num_requests_running, model_name)"),
-    Variable("instance", "Instance", 'label_values(vllm:num_requests_running{model_name=~"$model_name"}, instance)'),
+    q.HOST_VARIABLE,
+    Variable("model_name", "Model", f"label_values(vllm:num_requests_running{{{q.HOST}}}, model_name)"),
+    Variable(
+        "instance",
+        "Instance",
+        f'label_values(vllm:num_requests_running{{{q.HOST}, model_name=~"$model_name"}}, instance)',
+    ),
     Variable(
         "engine",
         "Engine",
-        'label_values(vllm:num_requests_running{model_name=~"$model_name", instance=~"$instance"}, engine)',
+        "label_values(vllm:num_requests_running"
+        f'{{{q.HOST}, model_name=~"$model_name", instance=~"$instance"}}, engine)',
     ),
 )
 
@@ -23,7 +29,7 @@ def _service_level_row(objectives: Objectives) -> Row:
     """The objectives' thresholds are drawn into the tiles; the dashboards are rendered with the launcher's own."""
     ttft, itl = objectives.ttft, objectives.itl
     return Row(
-        "Service level",
+        "Service level: $host",
         (
             Panel(
                 f"TTFT {ttft.quantile_name} vs {ttft.threshold_s:g} s objective",
@@ -69,6 +75,7 @@ def _service_level_row(objectives: Objectives) -> Row:
                 thresholds=((0.8, "orange"), (0.9, "red")),
             ),
         ),
+        repeat=q.HOST_VARIABLE.name,  # a row of tiles per host: which host misses its objectives
     )
 
 

@@ -189,17 +189,21 @@ def _regex_in_promql_string(value: str) -> str:
 
 def _resolver(prometheus: PrometheusApi, board: dict):
     """Resolves the dashboard's variables from live label values, in order, as Grafana does."""
-    values: dict[str, str] = {}
+    values: dict[str, str] = {"__rate_interval": "20s", "datasource": "swm-prometheus"}
 
     def substitute(expr: str) -> str:
-        for name, value in values.items():
-            expr = expr.replace(f"${name}", value)
-        return expr.replace("$__rate_interval", "20s").replace("${datasource}", "swm-prometheus")
+        # By whole names, as Grafana does: $host is not the start of $hostname
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values.get(m[1] or m[2], m[0]), expr)
 
     for variable in board["templating"]["list"]:
         if variable["type"] != "query":
             continue
         found = _variable_values(prometheus, variable["definition"], substitute)
+        if not found and variable["name"] == "host":
+            # `host` is the external label of remote write, which a query where Prometheus runs never shows:
+            # Grafana then selects All, whose value matches the series without the label.
+            values["host"] = variable["allValue"]
+            continue
         assert found, f"{board['uid']}: variable {variable['name']} has no values"
         values[variable["name"]] = "(" + "|".join(_regex_in_promql_string(value) for value in found) + ")"
     return substitute
