@@ -16,15 +16,45 @@ SHARED_OBJECTIVE_OPTIONS = ("--slo-ttft-threshold", "5", "--slo-itl-target", "0.
 SHARED_CANARY_INTERVAL_S = 10
 
 
+# The fast tests of the core decisions (exit codes, the stall judgement, the helpers' environment, the password
+# check, the generated command lines and configurations) run first, so that a one-line bug in one of them fails
+# within the suite's first minute (docs/testing.md, Planted bugs).
+CORE_DECISIONS = (
+    "test_exit_codes.py",
+    "test_restart_policy.py",
+    "test_helper_failure_isolation.py",
+    "test_vllm_progress.py",
+    "test_canary_and_escalation.py",
+    "test_lingering_front_end.py",
+    "test_helper_environment.py",
+    "test_helper_subprocess_environment.py",
+    "test_exporter_access_checks.py",
+    "test_exporter_client_certificates.py",
+    "test_web_config.py",
+    "test_vllm_target_and_command.py",
+    "test_secret_options.py",
+    "test_exporter_collectors.py",
+    "test_stack_modes.py",
+    "test_remote_write.py",
+    "test_compose_resolution.py",
+    "test_slo_bucket_labels.py",
+    "test_compose_file.py",
+    "test_systemd_unit.py",
+    "test_container_and_kubernetes.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """By markers, not by where a test lives: tests that need no vLLM first (unit and static checks), then those
-    that start their own vLLM (own_server), and the ones that share one only after them.
+    """By markers, not by where a test lives: tests that need no vLLM first (the core decisions' before the
+    rest), then those that start their own vLLM (own_server), and the ones that share one only after them.
 
     Two vLLM servers at once on 2 cores would slow both and make start-up timeouts flaky.
     """
 
     def rank(item):
         if not item.get_closest_marker("vllm"):
+            if item.path.name in CORE_DECISIONS:
+                return -len(CORE_DECISIONS) + CORE_DECISIONS.index(item.path.name)
             return 0
         if item.get_closest_marker("own_server"):
             return 1
