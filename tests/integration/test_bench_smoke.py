@@ -59,6 +59,16 @@ def test_hostile_clients_bench_completes():
     assert report["conditions"]["after"]["runs"][0]["scrapes_answered"] > 0
 
 
+def test_remote_write_catchup_bench_completes():
+    report = run_bench(
+        "remote_write_catchup",
+        *("--rounds", "1", "--outage", "3", "--steady", "1", "--scrape-interval", "1"),
+        timeout=300,
+    )
+    assert report["catch_up_s"]["n"] == 1 and len(report["missing_samples"]) == 1
+    assert {"extra", "ratio_vs_baseline"} <= report["catch_up"]["cpu_s"].keys()
+
+
 @pytest.mark.vllm
 @pytest.mark.own_server
 def test_serving_overhead_bench_completes(cache_home):
