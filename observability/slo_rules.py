@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from observability.files import SLO_RULES
+from observability.generated_files import write_or_check
 from observability.runbooks import RUNBOOK_BASE_URL, runbook_url
 from observability.slo_objectives import COMPLIANCE_WINDOW, DEFAULT_OBJECTIVES, Objective, Objectives
 
@@ -323,14 +324,7 @@ def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--check", action="store_true", help="exit 1 when slo.yml differs from what the code makes")
     args = options.parse_args()
-    text = render(DEFAULT_OBJECTIVES)
-    if args.check:
-        if not SLO_RULES.exists() or SLO_RULES.read_text() != text:
-            print(f"{SLO_RULES} is out of date: run python -m observability.slo_rules", file=sys.stderr)
-            return 1
-        return 0
-    SLO_RULES.write_text(text)
-    return 0
+    return write_or_check(SLO_RULES, render(DEFAULT_OBJECTIVES), "observability.slo_rules", args.check)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.launcher_process import LauncherProcess
 from tests.support.notify_listener import NotifyListener
+from tests.support.prometheus_api import PrometheusApi, ready_prometheus
 from tests.support.webhook_receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,3 +162,9 @@ def server(shared_server):
     """The shared server, healthy (a test before may have restarted it)."""
     shared_server.wait_healthy()
     return shared_server
+
+
+@pytest.fixture(scope="module")
+def prometheus(shared_server) -> PrometheusApi:
+    """The shared server's Prometheus, once ready."""
+    return ready_prometheus(shared_server.prometheus_url)

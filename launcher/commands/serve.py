@@ -197,6 +197,8 @@ def serve(command_line: CommandLine) -> int:
             vllm_command=redacted_command(sources),
             stack=stack.mode,
             **settings.objectives.as_info(),
+            # For `top`'s cost per token; repr() gives back the exact number
+            **({"gpu_hourly_cost": repr(settings.gpu_hourly_cost)} if settings.gpu_hourly_cost is not None else {}),
             **{f"{name}_url": url for name, url in {**urls, **stack.urls}.items()},
         )
         supervisor.on_ready.append(lambda: _announce(target.model_name, urls))

@@ -339,6 +339,13 @@ OPTIONS: tuple[LauncherOption, ...] = (
         "RATIO",
     ),
     LauncherOption(
+        "--gpu-hourly-cost",
+        "what one GPU costs per hour, in your currency: adds the cost per million tokens and of idle GPU time"
+        " to the rules, the dashboard and top (none without it)",
+        parse.GPU_HOURLY_COST,
+        metavar="AMOUNT",
+    ),
+    LauncherOption(
         "--allow-usage-stats",
         "let vLLM send its usage statistics (off by default: no phone-home)",
         default=False,

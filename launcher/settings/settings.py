@@ -61,6 +61,7 @@ class Settings:
     slo_itl_threshold: float
     slo_itl_target: float
     slo_availability_target: float
+    gpu_hourly_cost: float | None = None  # per GPU-hour, in the user's currency; None: no cost rules
     vllm_args: tuple[str, ...] = ()
     vllm_config: dict[str, Any] | None = None  # vLLM keys from --config, handed on as a file
     config_path: Path | None = None

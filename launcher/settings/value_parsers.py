@@ -92,6 +92,8 @@ def whole_between(low: int, high: int) -> Bounded:
 
 TCP_PORT = Bounded("a TCP port", 1, 65535, whole=True)
 FRACTION = Bounded("a fraction", 0, 1, exclusive=True)
+# Money per GPU-hour in any currency; the bound catches a typo, and the rules take only finite numbers.
+GPU_HOURLY_COST = Bounded("an amount per GPU-hour", 0, 1e6, exclusive=True)
 # Prometheus' size units (--storage.tsdb.retention.size), powers of 1024.
 SIZE_UNITS = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40, "PB": 2**50, "EB": 2**60}
 

@@ -2,7 +2,7 @@
 base URL, the SLO rules rendered from this run's objectives, and the user's --extra-rules.
 
 Native Prometheus and docker compose both read this one directory; Kubernetes reads the shipped files
-(observability/prometheus/rules), which hold the defaults.
+(observability/prometheus/rules), which hold the defaults (no cost rules: those need --gpu-hourly-cost).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from launcher.file_writes import remove_tree, write_for_container
 from launcher.helper_environment import helper_environment
 from launcher.settings.settings import Settings
 from launcher.state_layout import StateLayout
-from observability.files import PROMETHEUS_RULES, SLO_RULES
+from observability.efficiency_rules import render as render_efficiency
+from observability.files import EFFICIENCY_RULES, PROMETHEUS_RULES, SLO_RULES
 from observability.runbooks import runbook_url
 from observability.slo_rules import bucket_problem, dump_rules, render
 
@@ -73,7 +74,7 @@ def write_rules(settings: Settings, layout: StateLayout) -> Path:
     directory = rules_dir(layout)
     remove_tree(directory)  # a removed --extra-rules file must not linger
     for shipped in sorted(PROMETHEUS_RULES.glob("*.yml")):
-        if shipped.name == SLO_RULES.name:
+        if shipped.name in (SLO_RULES.name, EFFICIENCY_RULES.name):
             continue
         document = with_runbook_base(yaml.safe_load(shipped.read_text()), settings.runbook_base_url)
         header = (
@@ -81,6 +82,7 @@ def write_rules(settings: Settings, layout: StateLayout) -> Path:
         )
         write_for_container(directory / shipped.name, header + dump_rules(document))
     write_for_container(directory / SLO_RULES.name, render(settings.objectives, settings.runbook_base_url))
+    write_for_container(directory / EFFICIENCY_RULES.name, render_efficiency(settings.gpu_hourly_cost))
     for index, extra in enumerate(settings.extra_rules):
         write_for_container(directory / f"extra-{index}-{extra.stem}.yml", extra.read_text())
     return directory

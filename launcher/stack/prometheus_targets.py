@@ -8,6 +8,7 @@ from pathlib import Path
 
 from launcher.addresses import WILDCARD_HOSTS, host_port, is_loopback_host
 from launcher.file_writes import write_for_container
+from observability.exporter.labels import default_hostname
 
 
 def _write_readable(path: Path, text: str) -> None:
@@ -20,10 +21,17 @@ def write_target_file(path: Path, addresses: list[str], labels: dict[str, str] |
     _write_readable(path, json.dumps(document, indent=1) + "\n")
 
 
+def vllm_labels() -> dict[str, str]:
+    """vLLM's target carries the host's name as the exporter labels its GPUs (`hostname`): the one label the
+    efficiency rules join tokens and GPU energy on (observability/efficiency_rules.py). vLLM's own series have
+    no such label; the exporter's target gets none, as its GPU series carry their own."""
+    return {"hostname": default_hostname()}
+
+
 def write_local_targets(
     directory: Path, vllm: str, exporter: str | None, prometheus: str | None, alertmanager: str | None = None
 ) -> None:
-    write_target_file(directory / "vllm.json", [vllm])
+    write_target_file(directory / "vllm.json", [vllm], vllm_labels())
     write_target_file(directory / "exporter.json", [exporter] if exporter else [])
     write_target_file(directory / "prometheus.json", [prometheus] if prometheus else [])
     write_target_file(directory / "alertmanager.json", [alertmanager] if alertmanager else [])
@@ -44,7 +52,7 @@ def fleet_target_groups(vllm: str, exporter: str | None, exporter_scheme: str = 
     """One file_sd / http_sd document for this host. The job labels win over a central job_name, so
     the shipped alerts (up{job="vllm"}, up{job="swm-exporter"}) work unchanged; an exporter behind TLS
     says so with __scheme__, which a central Prometheus applies to that target alone."""
-    groups: list[dict[str, object]] = [{"targets": [vllm], "labels": {"job": "vllm"}}]
+    groups: list[dict[str, object]] = [{"targets": [vllm], "labels": {"job": "vllm", **vllm_labels()}}]
     if exporter:
         labels = {"job": "swm-exporter", **({"__scheme__": exporter_scheme} if exporter_scheme != "http" else {})}
         groups.append({"targets": [exporter], "labels": labels})

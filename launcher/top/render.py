@@ -36,6 +36,30 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.2f}s"
 
 
+def _short(value: float | None) -> str:
+    """About three figures, whatever the scale: 0.00412, 41.2, 8.6M."""
+    if value is None:
+        return "-"
+    for suffix, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size * 0.9995:  # what .3g would round up to 1e+03
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _efficiency(efficiency: dict) -> str | None:
+    """Only where there is energy data: no exporter, or no GPU of vLLM's, leaves the screen as it was."""
+    if efficiency.get("energy_j") is None:
+        return None
+    line = (
+        f"efficiency J/token {_short(efficiency['joules_per_token'])}"
+        f"  J/gen tok {_short(efficiency['joules_per_generation_token'])}"
+        f"  tok/kWh {_short(efficiency['tokens_per_kwh'])}"
+    )
+    if efficiency.get("gpu_hourly_cost") is not None:
+        line += f"  cost/1M tok {_short(efficiency['cost_per_million_tokens'])}"
+    return line
+
+
 def _bytes(value: float | None) -> str:
     if value is None:
         return "-"
@@ -148,6 +172,9 @@ def render(snap: Snapshot, width: int) -> RenderableType:
     parts.append(line)
     if snap.engines:
         parts.append(Text(("engines   " + "  ".join(_engine(engine) for engine in snap.engines))[: width - 1]))
+    efficiency = _efficiency(snap.efficiency)
+    if efficiency is not None:
+        parts.append(Text(efficiency[: width - 1]))
 
     if snap.nvml_up is False:
         parts.append(Text("GPUs      no GPU (NVML unavailable)"))

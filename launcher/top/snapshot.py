@@ -2,7 +2,8 @@
 quantiles from histogram deltas over the window (never lifetime averages), the scheduler, the GPUs.
 
 `Snapshot.as_json()` is the documented `--once --json` document (README, "serve-with-monitoring top"):
-rates are per second, times in seconds, memory in bytes, ratios 0..1, temperatures in °C, power in W.
+rates are per second, times in seconds, memory in bytes, ratios 0..1, temperatures in °C, power in W,
+energy in J, costs in the currency of --gpu-hourly-cost.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Snapshot:
     slo: dict[str, dict[str, Any]] = field(default_factory=dict)  # per SLI: the objective, and the window's figures
     scheduler: dict[str, Any] = field(default_factory=dict)
     engines: list[dict[str, Any]] = field(default_factory=list)  # per engine (DP rank), when there are several
+    efficiency: dict[str, Any] = field(default_factory=dict)  # energy and money per token over the window
     gpus: list[Gpu] = field(default_factory=list)
     gpu_processes: list[GpuProcess] = field(default_factory=list)
     nvml_up: bool | None = None
@@ -161,6 +163,8 @@ class History:
             snap.slo = _slo(objectives, oldest.vllm, newest.vllm)
         snap.scheduler = _scheduler(oldest.vllm, newest.vllm)
         snap.engines = _engines(oldest.vllm, newest.vllm)
+        cost = gpu_hourly_cost_from_info(latest.status.info) if latest.status is not None else None
+        snap.efficiency = _efficiency(oldest, newest, cost)
         return snap
 
 
@@ -334,3 +338,62 @@ def _gpus(snap: Snapshot, reading: Reading) -> None:
             )
         )
     snap.gpu_processes.sort(key=lambda process: -process.memory_bytes)
+
+
+JOULES_PER_KWH = 3.6e6
+
+
+def gpu_hourly_cost_from_info(info: dict[str, Any]) -> float | None:
+    """The launcher's --gpu-hourly-cost from its status info; None when not set (or unreadable)."""
+    try:
+        value = float(info["gpu_hourly_cost"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _vllm_gpu_energy(samples: Samples | None) -> dict[str, float]:
+    """Energy counter (J) per GPU that vLLM's processes use right now (swm_gpu_used_by_vllm == 1)."""
+    used = {labels.get("UUID") for labels, value in (samples or {}).get("swm_gpu_used_by_vllm", []) if value == 1}
+    return {
+        labels["UUID"]: value
+        for labels, value in (samples or {}).get("swm_gpu_energy_joules_total", [])
+        if labels.get("UUID") in used
+    }
+
+
+def _strict_delta(older: Samples | None, newer: Samples | None, name: str) -> float | None:
+    """A counter's increase over the window; None across a restart (a figure per token would mix runs)."""
+    now, before = _total(newer, name), _total(older, name)
+    return now - before if now is not None and before is not None and now >= before else None
+
+
+def _efficiency(older: Reading, newer: Reading, gpu_hourly_cost: float | None) -> dict[str, Any]:
+    """Joules per token and cost per million tokens over the window, as the efficiency rules compute them
+    (observability/efficiency_rules.py): the energy of vLLM's GPUs over the tokens of the same window. A figure
+    without a token, or across a counter reset, is None."""
+    window = newer.at - older.at
+    now, before = _vllm_gpu_energy(newer.exporter), _vllm_gpu_energy(older.exporter)
+    energy = None
+    if now and window > 0 and all(uuid in before and now[uuid] >= before[uuid] for uuid in now):
+        energy = sum(now[uuid] - before[uuid] for uuid in now)
+    generated = _strict_delta(older.vllm, newer.vllm, "vllm:generation_tokens_total")
+    prompt = _strict_delta(older.vllm, newer.vllm, "vllm:prompt_tokens_total")
+    tokens = generated + prompt if generated is not None and prompt is not None else None
+
+    def per(amount: float | None, count: float | None, scale: float = 1.0) -> float | None:
+        return amount / count * scale if amount is not None and count else None
+
+    joules_per_token = per(energy, tokens)
+    gpu_cost = gpu_hourly_cost * len(now) * window / 3600 if gpu_hourly_cost is not None and now else None
+    return {
+        "vllm_gpus": len(now),
+        "energy_j": energy,
+        "power_w": per(energy, window),
+        "joules_per_generation_token": per(energy, generated),
+        "joules_per_token": joules_per_token,
+        "tokens_per_kwh": JOULES_PER_KWH / joules_per_token if joules_per_token else None,
+        "gpu_hourly_cost": gpu_hourly_cost,
+        "cost_per_million_generation_tokens": per(gpu_cost, generated, 1e6),
+        "cost_per_million_tokens": per(gpu_cost, tokens, 1e6),
+    }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from observability.efficiency_rules import efficiency_rule_groups
 from observability.files import OBSERVABILITY, PROMETHEUS_RULES
 
 METRIC_TOKEN = re.compile(
@@ -53,11 +54,12 @@ def exporter_metric_names() -> set[str]:
 
 
 def recording_rule_names() -> set[str]:
-    names = set()
+    """The shipped records, and the cost records the launcher adds with --gpu-hourly-cost (the price is
+    irrelevant here: any valid one gives the names)."""
+    groups = list(efficiency_rule_groups(gpu_hourly_cost=1.0)["groups"])
     for path in PROMETHEUS_RULES.glob("*.yml"):
-        for group in yaml.safe_load(path.read_text()).get("groups", []):
-            names |= {rule["record"] for rule in group.get("rules", []) if "record" in rule}
-    return names
+        groups += yaml.safe_load(path.read_text()).get("groups", [])
+    return {rule["record"] for group in groups for rule in group.get("rules", []) if "record" in rule}
 
 
 def is_known(name: str, known: set[str]) -> bool:

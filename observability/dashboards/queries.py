@@ -6,6 +6,7 @@ query against a live Prometheus scraping a real vLLM. Counters use their _total 
 
 from __future__ import annotations
 
+from observability import efficiency_rules as efficiency
 from observability.dashboards.grafana_model import Query, Variable
 from observability.slo_objectives import Objective
 from observability.slo_rules import LATENCY_SLIS
@@ -111,6 +112,27 @@ def slo_latency(objective: Objective) -> tuple[Query, ...]:
         Query(f'max(swm:slo_threshold_seconds{{slo="{objective.sli}", {HOST}}})', "objective"),
     )
 
+
+# What a token costs (observability/efficiency_rules.py): each record per vLLM server (hostname, instance,
+# model_name), the idle cost per host; the cost records exist only with --gpu-hourly-cost.
+EFFICIENCY = VLLM_NO_ENGINE
+JOULES_PER_TOKEN = tuple(
+    Query(f"{record(window)}{{{EFFICIENCY}}}", f"{what} {window} {{{{model_name}}}} {{{{instance}}}}")
+    for window in efficiency.WINDOWS
+    for record, what in (
+        (efficiency.joules_per_generation_token, "per generated token"),
+        (efficiency.joules_per_token, "per token"),
+    )
+)
+TOKENS_PER_KWH = tuple(
+    Query(f"{efficiency.tokens_per_kwh(window)}{{{EFFICIENCY}}}", f"{window} {{{{model_name}}}}")
+    for window in efficiency.WINDOWS
+)
+COST_PER_MILLION_TOKENS = (
+    Query(f"{efficiency.cost_per_million_tokens('1h')}{{{EFFICIENCY}}}", "all tokens {{model_name}}"),
+    Query(f"{efficiency.cost_per_million_generation_tokens('1h')}{{{EFFICIENCY}}}", "generated {{model_name}}"),
+)
+IDLE_GPU_COST = (Query(f"{efficiency.IDLE_GPU_COST}{{{HOST}}}", "{{hostname}}"),)
 
 SLO_ERROR_RATIO = (Query(f"max(swm:vllm_request_error_ratio:rate10m{{{VLLM_NO_ENGINE}}})", "errors + aborts"),)
 SLO_KV_CACHE = (Query(f"max(swm:vllm_kv_cache_usage:max{{{VLLM_NO_ENGINE}}})", "KV cache"),)

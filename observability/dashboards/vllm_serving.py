@@ -115,6 +115,50 @@ ROWS = (
         ),
     ),
     Row(
+        "Efficiency: what a token costs",
+        (
+            Panel(
+                "GPU energy per token",
+                q.JOULES_PER_TOKEN,
+                unit="joule",
+                width=6,
+                height=7,
+                description="Energy of vLLM's GPUs (board energy only: not CPU, memory or cooling) divided by the "
+                "tokens of the same window. No value while no token is made. docs/efficiency.md",
+            ),
+            Panel(
+                "Tokens per kWh",
+                q.TOKENS_PER_KWH,
+                "stat",
+                "short",
+                width=6,
+                height=7,
+                description="Prompt and generated tokens per kWh of GPU board energy; multiply the energy by your "
+                "data centre's PUE for facility energy (docs/efficiency.md).",
+            ),
+            Panel(
+                "Cost per 1M tokens (1h)",
+                q.COST_PER_MILLION_TOKENS,
+                "stat",
+                "short",
+                width=6,
+                height=7,
+                description="vLLM's GPU-hours at --gpu-hourly-cost, per million tokens, in its currency. "
+                "No data: set --gpu-hourly-cost (none is assumed).",
+            ),
+            Panel(
+                "Idle GPU cost per day",
+                q.IDLE_GPU_COST,
+                "stat",
+                "short",
+                width=6,
+                height=7,
+                description="vLLM's GPU-hours with no request running or waiting, over the last 24 h, at "
+                "--gpu-hourly-cost (a day's pace until a day of data exists). No data: set --gpu-hourly-cost.",
+            ),
+        ),
+    ),
+    Row(
         "Latency",
         (
             Panel("E2E request latency", q.E2E_LATENCY, unit="s"),

@@ -21,8 +21,8 @@ class CollectorEntry:
 # In the order they are built and their swm_exporter_collector_* rows appear (the golden files pin it).
 CATALOG: tuple[CollectorEntry, ...] = (
     CollectorEntry("nvml", "NVML and driver status: swm_nvml_up, swm_gpu_count, swm_gpu_driver_info"),
-    CollectorEntry("gpu", "per-GPU DCGM_FI_DEV_* fields, clock-event reasons, lost GPUs, NVLink"),
-    CollectorEntry("gpu_processes", "GPU memory per process, vLLM's tree versus strangers"),
+    CollectorEntry("gpu", "per-GPU DCGM_FI_DEV_* fields, energy in joules, clock-event reasons, lost GPUs, NVLink"),
+    CollectorEntry("gpu_processes", "GPU memory per process, vLLM's tree versus strangers, the GPUs vLLM uses"),
     CollectorEntry("gpm", "GPM profiling (DCGM_FI_PROF_*; Hopper and newer)"),
     CollectorEntry("xid", "XID error events, counted by an NVML event thread"),
     CollectorEntry("host", "host CPU, memory, swap, load, the state dir's disk, network"),

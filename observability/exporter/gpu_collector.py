@@ -8,6 +8,7 @@ alerts find them unchanged. rate() works the same on either type.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
-from observability.exporter.collector import gauge
+from observability.exporter.collector import counter, gauge
+from observability.exporter.gpu_energy import Counter, EnergyMeter, EnergyReading
 from observability.exporter.gpu_reader import GpuReader
 from observability.exporter.labels import GPU_LABELS, gpu_label_values
 from observability.exporter.nvml_api import GpuLost
@@ -254,36 +256,53 @@ FIELDS: tuple[Field, ...] = (
 )
 
 
+ENERGY_FIELD = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"
+POWER_FIELD = "DCGM_FI_DEV_POWER_USAGE"
+
+
 class GpuCollector:
     name = "gpu"
 
-    def __init__(self, session: NvmlSession, hostname: str) -> None:
+    def __init__(self, session: NvmlSession, hostname: str, clock: Callable[[], float] = time.monotonic) -> None:
         self._session = session
         self._hostname = hostname
+        self._clock = clock
+        self._energy = EnergyMeter()
         self._logged: set[tuple[int, str]] = set()
 
-    def _read(self, field: Field, reader: GpuReader) -> float | None:
+    def _read(self, field: Field, reader: GpuReader, failed: set[str]) -> float | None:
         """One field; an unexpected NVML error leaves only that field of that GPU out (logged once)."""
         try:
             return field.read(reader)
         except GpuLost:
             raise
         except reader.lib.NVMLError as error:
+            failed.add(field.name)
             if (reader.index, field.name) not in self._logged:
                 self._logged.add((reader.index, field.name))
                 log.warning("GPU %d: %s unavailable: %s", reader.index, field.name, error)
             return None
 
+    def _energy_of(self, uuid: str, values: dict[str, float], failed: set[str]) -> EnergyReading | None:
+        counter_mj: float | Counter = values.get(ENERGY_FIELD, Counter.UNKNOWN)
+        if ENERGY_FIELD not in values and ENERGY_FIELD not in failed:
+            counter_mj = Counter.MISSING  # NVML answered NOT_SUPPORTED or FUNCTION_NOT_FOUND
+        return self._energy.read(uuid, counter_mj, values.get(POWER_FIELD), self._clock())
+
     def collect(self) -> list[Metric]:
         rows: dict[str, list[tuple[list[str], float]]] = defaultdict(list)
         reasons: list[tuple[list[str], float]] = []
+        energy: list[tuple[list[str], float]] = []
+        energy_sources: list[tuple[list[str], float]] = []
+        answered: set[str] = set()
         for gpu in self._session.gpus():
             labels = gpu_label_values(gpu.identity, self._hostname)
             values: dict[str, float] = {}
+            failed: set[str] = set()
             reader = GpuReader(self._session.nvml, gpu.identity.index, gpu.handle)
             try:
                 for field in FIELDS:
-                    value = self._read(field, reader)
+                    value = self._read(field, reader, failed)
                     if value is not None:
                         values[field.name] = float(value)
             except GpuLost:
@@ -292,11 +311,17 @@ class GpuCollector:
             self._session.mark_answering(gpu.identity.index)
             for name, value in values.items():
                 rows[name].append((labels, value))
+            answered.add(gpu.identity.uuid)
+            reading = self._energy_of(gpu.identity.uuid, values, failed)
+            if reading is not None:
+                energy.append((labels, reading.joules))
+                energy_sources.append(([*labels, reading.source], 1.0))
             bits = values.get("DCGM_FI_DEV_CLOCKS_EVENT_REASONS")
             if bits is not None:
                 for reason, bit in CLOCK_EVENT_REASONS.items():
                     reasons.append(([*labels, reason], 1.0 if int(bits) & bit else 0.0))
 
+        self._energy.answered_only(answered)
         families = [
             gauge(field.name, field.documentation, GPU_LABELS, rows[field.name])
             for field in FIELDS
@@ -309,6 +334,23 @@ class GpuCollector:
                     "1 while this reason holds the clocks down.",
                     [*GPU_LABELS, "reason"],
                     reasons,
+                )
+            )
+        if energy:
+            families.append(
+                counter(
+                    "swm_gpu_energy_joules",
+                    "GPU board energy (in J): NVML's counter where the GPU has one, else integrated from power.",
+                    GPU_LABELS,
+                    energy,
+                )
+            )
+            families.append(
+                gauge(
+                    "swm_gpu_energy_source",
+                    "Where swm_gpu_energy_joules_total comes from (source: nvml or integrated); always 1.",
+                    [*GPU_LABELS, "source"],
+                    energy_sources,
                 )
             )
         lost = [(gpu_label_values(identity, self._hostname), 1.0) for identity in self._session.lost_gpus()]

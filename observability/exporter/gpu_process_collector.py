@@ -46,6 +46,7 @@ class GpuProcessCollector:
         lib = self._session.nvml.lib
         rows: list[tuple[list[str], float]] = []
         totals: dict[tuple[str, ...], float] = {}
+        used_by_vllm: list[tuple[list[str], float]] = []
         for gpu in gpus:
             try:
                 processes = self._session.nvml.compute_processes(gpu.identity.index, gpu.handle)
@@ -55,6 +56,9 @@ class GpuProcessCollector:
             except lib.NVMLError:
                 continue  # this GPU's processes are unknown this time; the other GPUs still count
             labels = gpu_label_values(gpu.identity, self._hostname)
+            # A context counts even where NVML cannot tell its memory (MIG): the GPU is vLLM's all the same.
+            vllm_here = any(process.pid in vllm_pids for process in processes or [])
+            used_by_vllm.append((labels, 1.0 if vllm_here else 0.0))
             for process in processes or []:
                 used = getattr(process, "usedGpuMemory", None)
                 if used is None:
@@ -70,5 +74,11 @@ class GpuProcessCollector:
                 "GPU memory used by compute processes, split into the vLLM tree and everything else.",
                 (*GPU_LABELS, "in_vllm_tree"),
                 [(list(key), value) for key, value in totals.items()],
+            ),
+            gauge(
+                "swm_gpu_used_by_vllm",
+                "1 while a process of the supervised vLLM's tree has a compute context on this GPU, else 0.",
+                GPU_LABELS,
+                used_by_vllm,
             ),
         ]

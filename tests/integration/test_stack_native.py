@@ -18,10 +18,10 @@ import psutil
 import pytest
 import yaml
 
-from launcher.stack.prometheus_targets import write_target_file
 from observability.dashboards.__main__ import generate
-from tests.support.launcher_process import REPO_ROOT, alive, free_port, http_get
+from tests.support.launcher_process import REPO_ROOT, alive
 from tests.support.prometheus_api import PrometheusApi
+from tests.support.standin_gpu_target import standin_gpu_target as standin_gpu_target_running
 
 pytestmark = pytest.mark.vllm
 
@@ -31,42 +31,12 @@ RULES = REPO_ROOT / "observability" / "prometheus" / "rules"
 
 
 @pytest.fixture(scope="module")
-def prometheus(shared_server) -> PrometheusApi:
-    api = PrometheusApi(shared_server.prometheus_url)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if http_get(shared_server.prometheus_url + "/-/ready")[0] == 200:
-                return api
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("Prometheus never became ready")
-
-
-@pytest.fixture(scope="module")
 def standin_gpu_target(shared_server, prometheus):
     """HARDWARE STAND-IN: the exporter over fake NVML, added as one more exporter target."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.standins.standin_gpu_exporter",
-            str(port),
-            "--interval",
-            "2",
-            "--xid-after",
-            "12",
-        ],
-        cwd=REPO_ROOT,
-    )
-    target_file = shared_server.state_dir / "generated" / "prometheus" / "targets" / "exporter-standin-gpu.json"
-    write_target_file(target_file, [f"127.0.0.1:{port}"])
-    yield f"127.0.0.1:{port}"
-    target_file.unlink(missing_ok=True)
-    process.terminate()
-    process.wait(timeout=10)
+    with standin_gpu_target_running(
+        shared_server.state_dir, "exporter-standin-gpu", "--interval", "2", "--xid-after", "12"
+    ) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,12 @@ GROUND = (
     "launcher.helper_environment",
 )
 # What observability/ holds as plain data and generators: the SLOs, where files are, runbooks.
-OBSERVABILITY_DATA = ("observability.files", "observability.runbooks", "observability.slo_objectives")
+OBSERVABILITY_DATA = (
+    "observability.files",
+    "observability.generated_files",
+    "observability.runbooks",
+    "observability.slo_objectives",
+)
 
 # part -> the parts it may import (besides itself, the standard library and third-party packages). A part
 # is a package, or a module that sits directly in launcher/ or observability/.
@@ -59,6 +64,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "launcher.supervision",
         *OBSERVABILITY_DATA,
         "observability.slo_rules",
+        "observability.efficiency_rules",
         "observability.dashboards",
         "observability.exporter",
     ),
@@ -78,10 +84,13 @@ RULES: dict[str, tuple[str, ...]] = {
     "launcher": (),
     # observability/ takes nothing from launcher/ but the state types.
     "observability.files": (),
+    "observability.generated_files": (),
     "observability.runbooks": (),
     "observability.slo_objectives": (),
     "observability.slo_rules": OBSERVABILITY_DATA,
-    "observability.dashboards": (*OBSERVABILITY_DATA, "observability.slo_rules"),
+    # The GPU label names come from the exporter, so the rules join on exactly what it exports.
+    "observability.efficiency_rules": (*OBSERVABILITY_DATA, "observability.slo_rules", "observability.exporter"),
+    "observability.dashboards": (*OBSERVABILITY_DATA, "observability.slo_rules", "observability.efficiency_rules"),
     "observability.exporter": ("launcher.states",),
     "observability.kubernetes_manifests": (*OBSERVABILITY_DATA, "observability.dashboards"),
     "observability": (),

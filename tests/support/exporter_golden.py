@@ -79,7 +79,8 @@ def exposition(host: str) -> str:
     with tempfile.TemporaryDirectory() as directory:
         state_file = Path(directory) / "supervisor.json"
         if host == "standin-gpu-host":
-            standin = NvmlHardwareStandIn(two_different_gpus())
+            # A stopped clock: the energy counters stay at their starting values, so the fixture is fixed.
+            standin = NvmlHardwareStandIn(two_different_gpus(), clock=lambda: 0.0)
             standin.gpus[0].processes = [(424242, 60 * 2**30), (434343, 2**30)]
         else:
             standin = NvmlHardwareStandIn([], driver_missing=True)

@@ -20,8 +20,9 @@ class PrometheusApi:
             raise AssertionError(f"{path} {params}: {document}")
         return document["data"]
 
-    def query(self, expr: str) -> list[dict]:
-        return self._get("/api/v1/query", query=expr)["result"]
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
+        return self._get("/api/v1/query", **params)["result"]
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
         return self._get("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step:g}")[
@@ -48,3 +49,17 @@ class PrometheusApi:
                 return result
             time.sleep(1.0)
         raise AssertionError(f"no data for {expr} within {timeout} s")
+
+
+def ready_prometheus(base_url: str, timeout: float = 60.0) -> PrometheusApi:
+    """The API of a Prometheus once its /-/ready answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base_url + "/-/ready", timeout=5) as response:
+                if response.status == 200:
+                    return PrometheusApi(base_url)
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus at {base_url} never became ready")

@@ -3,8 +3,6 @@
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +13,7 @@ from launcher.supervision.status_file import write_status
 from observability.exporter.build import build_registry
 from observability.exporter.exposition import Exposition
 from tests.support.standins.nvml_hardware_standin import NvmlHardwareStandIn, two_different_gpus
+from tests.support.vllm_shaped_tree import vllm_shaped_tree
 
 H100 = "GPU-11111111-aaaa-bbbb-cccc-000000000000"
 A10G = "GPU-22222222-aaaa-bbbb-cccc-000000000000"
@@ -114,36 +113,10 @@ def test_a_lost_gpu_is_reported_as_lost_and_the_other_keeps_reporting(exporter, 
 
 def test_gpu_memory_per_process_tells_the_vllm_tree_from_strangers(exporter, standin, tmp_path):
     registry = exporter
-    # A real process tree stands for vLLM: a parent and its child, as the API server and EngineCore.
-    parent = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import subprocess,sys,time; "
-            "subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); time.sleep(60)",
-        ]
-    )
-    try:
-        deadline = time.monotonic() + 10
-        import psutil
-
-        while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        engine = psutil.Process(parent.pid).children()[0].pid
-        write_status(
-            tmp_path / "supervisor.json",
-            SupervisorStatus(
-                launcher_pid=os.getpid(),
-                updated_at=time.time(),
-                children=[ChildStatus("vllm", "healthy", True, parent.pid, 0, None, time.time(), time.time())],
-            ),
-        )
-        stranger = os.getpid()
+    stranger = os.getpid()
+    with vllm_shaped_tree(tmp_path / "supervisor.json") as (_, engine):
         standin.gpus[0].processes = [(engine, 60 * 2**30), (stranger, 2**30)]
         found = collect(registry)
-    finally:
-        parent.kill()
-        parent.wait()
     assert value(found, "swm_gpu_process_memory_used_bytes", pid=str(engine), in_vllm_tree="true") == 60 * 2**30
     assert value(found, "swm_gpu_process_memory_used_bytes", pid=str(stranger), in_vllm_tree="false") == 2**30
     assert value(found, "swm_gpu_memory_used_by_owner_bytes", UUID=H100, in_vllm_tree="true") == 60 * 2**30

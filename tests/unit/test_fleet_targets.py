@@ -1,4 +1,5 @@
 from launcher.stack.prometheus_targets import advertised, fleet_target_groups, is_loopback
+from observability.exporter.labels import default_hostname
 
 
 def test_advertised_address_follows_the_bind_address_unless_told():
@@ -10,12 +11,11 @@ def test_advertised_address_follows_the_bind_address_unless_told():
 
 
 def test_target_groups_carry_the_job_labels_of_the_shipped_alerts():
+    # vLLM's also carries the exporter's `hostname`, which the efficiency rules join tokens and energy on.
+    vllm = {"targets": ["h:8000"], "labels": {"job": "vllm", "hostname": default_hostname()}}
     groups = fleet_target_groups("h:8000", "h:9402")
-    assert groups == [
-        {"targets": ["h:8000"], "labels": {"job": "vllm"}},
-        {"targets": ["h:9402"], "labels": {"job": "swm-exporter"}},
-    ]
-    assert fleet_target_groups("h:8000", None) == [{"targets": ["h:8000"], "labels": {"job": "vllm"}}]
+    assert groups == [vllm, {"targets": ["h:9402"], "labels": {"job": "swm-exporter"}}]
+    assert fleet_target_groups("h:8000", None) == [vllm]
 
 
 def test_loopback_is_recognised():

@@ -86,7 +86,7 @@ def test_no_exporter_target_is_written(tmp_path):
 
     local, fleet = _targets(_settings(tmp_path / "without", 9402, "--no-exporter"))
     assert local == []
-    assert fleet == [{"targets": ["127.0.0.1:8000"], "labels": {"job": "vllm"}}]
+    assert [(group["targets"], group["labels"]["job"]) for group in fleet] == [(["127.0.0.1:8000"], "vllm")]
 
 
 def _invocation(settings: Settings) -> VllmInvocation:

@@ -225,6 +225,7 @@ def test_native_config_sets_the_interval_and_reads_the_rules_rendered_for_this_r
     write_native_config(settings, layout)
     assert sorted(path.name for path in rules.iterdir()) == [
         "alerts.yml",
+        "efficiency.yml",
         "extra-0-mine.yml",
         "recording.yml",
         "remote_write.yml",

@@ -7,9 +7,14 @@ arguments the real one does, fills the structs pynvml hands it, and returns an N
 function a driver lacks is simply absent, so pynvml raises NVMLError_FunctionNotFound for it, and its
 unversioned wrappers NVMLLibraryMismatchError, exactly as with an old driver.
 
-Driver profiles (DriverProfile): CURRENT; OLD_DRIVER (before about 510: no v2 memory struct, no
-clock-event reasons but the old throttle-reasons call, processes only through the v1 struct, no GPM);
+Driver profiles (DriverProfile): CURRENT; OLD_DRIVER (before about 510, on a GPU older than Volta: no
+v2 memory struct, no clock-event reasons but the old throttle-reasons call, processes only through the
+v1 struct, no GPM, and the total energy counter NOT_SUPPORTED, as NVML answers on pre-Volta GPUs);
 MIG (MIG mode on: per-process memory not reported, utilization NOT_SUPPORTED, no GPM).
+
+Energy: each GPU's total energy counter (mJ) rises by its power draw over the stand-in's own clock
+(`clock`, time.monotonic unless a test hands in its own). Change the draw with set_power(), which
+settles the energy drawn so far at the old power first; reload_driver() restarts every counter at 0.
 
 What it cannot model: timing and values of real hardware (utilization moves only when a test says so),
 MIG instance handles, vGPU, NVLink bandwidth counters, the driver's own locking, and anything below
@@ -23,7 +28,7 @@ import ctypes
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -47,7 +52,7 @@ class StandInGpu:
     memory_util: int = 12
     power_mw: int = 250_000
     power_limit_mw: int = 700_000
-    energy_mj: int = 123_456_789
+    energy_mj: float = 123_456_789  # the counter as of energy_at on the stand-in's clock
     temperature_c: int = 55
     memory_temperature_c: int | None = 60
     sm_clock_mhz: int = 1980
@@ -63,6 +68,7 @@ class StandInGpu:
     unsupported: set[str] = field(default_factory=set)  # C function names answering NOT_SUPPORTED
     failing: dict[str, int] = field(default_factory=dict)  # C function name -> another NVML return code
     lost: bool = False
+    energy_at: float | None = None  # when energy_mj was last settled; None: when the stand-in is made
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class DriverProfile:
 CURRENT = DriverProfile("current")
 OLD_DRIVER = DriverProfile(
     "old driver (before 510)",
+    not_supported=frozenset({"nvmlDeviceGetTotalEnergyConsumption"}),
     missing=frozenset(
         {
             "nvmlDeviceGetMemoryInfo_v2",
@@ -137,10 +144,20 @@ class NvmlHardwareStandIn:
     """Install it into the real pynvml with `with standin.installed() as pynvml: ...`, or hand
     `standin.library()` to the exporter, which installs it the first time NVML is initialised."""
 
-    def __init__(self, gpus: list[StandInGpu], profile: DriverProfile = CURRENT, driver_missing: bool = False) -> None:
+    def __init__(
+        self,
+        gpus: list[StandInGpu],
+        profile: DriverProfile = CURRENT,
+        driver_missing: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.gpus = gpus
         self.profile = profile
         self.driver_missing = driver_missing
+        self.clock = clock
+        for gpu in gpus:
+            if gpu.energy_at is None:
+                gpu.energy_at = clock()  # the driver has been up since the stand-in was made
         self.xid_events: queue.Queue[tuple[int, int]] = queue.Queue()  # (gpu index, xid)
         self.registered: set[int] = set()
         self.calls = 0
@@ -183,6 +200,30 @@ class NvmlHardwareStandIn:
     def live_gpm_samples(self) -> int:
         with self._lock:
             return len(self._samples)
+
+    # -- power and energy over the stand-in's clock --------------------------------------------------
+
+    def _energy_now(self, gpu: StandInGpu) -> float:
+        """The counter brought up to now: the current draw times the time since it was last settled."""
+        with self._lock:
+            now = self.clock()
+            if gpu.energy_at is not None and now > gpu.energy_at:
+                gpu.energy_mj += gpu.power_mw * (now - gpu.energy_at)  # mW x s = mJ
+            gpu.energy_at = now
+            return gpu.energy_mj
+
+    def set_power(self, index: int, milliwatts: int) -> None:
+        """A new draw from now on; the energy until now was drawn at the old one."""
+        gpu = self.gpus[index]
+        self._energy_now(gpu)
+        gpu.power_mw = milliwatts
+
+    def reload_driver(self) -> None:
+        """What a driver reload does to the energy counters: each starts again from 0, now."""
+        with self._lock:
+            now = self.clock()
+            for gpu in self.gpus:
+                gpu.energy_mj, gpu.energy_at = 0.0, now
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -336,7 +377,9 @@ class NvmlHardwareStandIn:
         return self._fill(handle, "nvmlDeviceGetEnforcedPowerLimit", limit, lambda gpu: gpu.power_limit_mw)
 
     def c_nvmlDeviceGetTotalEnergyConsumption(self, handle: Any, energy: Any) -> int:
-        return self._fill(handle, "nvmlDeviceGetTotalEnergyConsumption", energy, lambda gpu: gpu.energy_mj)
+        if not isinstance(_target(energy), ctypes.c_uint64):
+            return pynvml.NVML_ERROR_INVALID_ARGUMENT  # the real one writes an unsigned long long
+        return self._fill(handle, "nvmlDeviceGetTotalEnergyConsumption", energy, lambda gpu: int(self._energy_now(gpu)))
 
     def c_nvmlDeviceGetTemperature(self, handle: Any, sensor: Any, temperature: Any) -> int:
         if _value(sensor) != pynvml.NVML_TEMPERATURE_GPU:
