@@ -146,6 +146,9 @@ def shared_server(tmp_path_factory, cache_home, shared_notify, shared_webhook):
             *SHARED_OBJECTIVE_OPTIONS,
             "--canary-interval",
             str(SHARED_CANARY_INTERVAL_S),
+            # So that the cost records and panels exist (the stand-in GPU's energy gives them data).
+            "--gpu-hourly-cost",
+            "2.5",
         ],
         workdir,
         cache_home,

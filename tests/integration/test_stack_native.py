@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from observability.dashboards.__main__ import generate
+from observability.exporter.labels import default_hostname
 from tests.support.launcher_process import REPO_ROOT, alive
 from tests.support.prometheus_api import PrometheusApi
 from tests.support.standin_gpu_target import standin_gpu_target as standin_gpu_target_running
@@ -28,13 +29,28 @@ pytestmark = pytest.mark.vllm
 LAUNCHER = Path(sys.executable).parent / "serve-with-monitoring"
 PROMTOOL = Path(sys.executable).parent / "promtool"
 RULES = REPO_ROOT / "observability" / "prometheus" / "rules"
+# Recorded every 5 minutes over a day, from a series the stand-in GPU starts only with this module: its first
+# value may come after the panels are read. Its figure is checked by promtool (efficiency_test.yml).
+DAILY_RECORDS = ("swm:vllm_idle_gpu_cost:1d",)
 
 
 @pytest.fixture(scope="module")
 def standin_gpu_target(shared_server, prometheus):
-    """HARDWARE STAND-IN: the exporter over fake NVML, added as one more exporter target."""
+    """HARDWARE STAND-IN: the exporter over fake NVML, added as one more exporter target. It shows the real vLLM's
+    tree on its first GPU and carries this host's name as the launcher's vLLM target does, so that the efficiency
+    records (GPU energy joined with vLLM's tokens) have data for the dashboard's Efficiency row."""
     with standin_gpu_target_running(
-        shared_server.state_dir, "exporter-standin-gpu", "--interval", "2", "--xid-after", "12"
+        shared_server.state_dir,
+        "exporter-standin-gpu",
+        "--interval",
+        "2",
+        "--xid-after",
+        "12",
+        "--state-file",
+        str(shared_server.state_dir / "supervisor.json"),
+        "--vllm-on-gpus",
+        "1",
+        labels={"hostname": default_hostname()},
     ) as address:
         yield address
 
@@ -195,7 +211,7 @@ def test_every_panel_query_returns_data(shared_server, loaded, prometheus, dashb
             else:
                 # Now, if not over the load: the 28-day compliance group records only every 5 minutes.
                 result = prometheus.query_range(expr, loaded - 60, end, 5) or prometheus.query(expr)
-            if not result:
+            if not result and not target["expr"].startswith(DAILY_RECORDS):
                 empty.append(f"{panel['title']}: {target['expr']}")
     assert empty == [], "\n".join(empty)
 
