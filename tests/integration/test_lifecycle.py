@@ -185,6 +185,18 @@ def test_a_value_vllm_refuses_ends_the_launcher_with_exit_2_at_the_first_start(t
     assert "invalid choice: 'nonsense'" in launcher.output()  # vLLM's own message, passed on
 
 
+def _health(launcher: LauncherProcess) -> subprocess.CompletedProcess:
+    """`serve-with-monitoring health`, the image's HEALTHCHECK, on this launcher's state dir."""
+    return subprocess.run(
+        [str(LAUNCHER_BIN), "health", "--state-dir", str(launcher.state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=launcher.env,
+    )
+
+
 def test_a_key_from_vllm_api_key_guards_the_model_api_with_no_exporter_health_says_so_and_sighup_stops(
     tmp_path, cache_home
 ):
@@ -209,14 +221,7 @@ def test_a_key_from_vllm_api_key_guards_the_model_api_with_no_exporter_health_sa
         with pytest.raises(OSError):
             http_get(f"http://127.0.0.1:{exporter_port}/metrics", timeout=2)
 
-        health = subprocess.run(
-            [str(LAUNCHER_BIN), "health", "--state-dir", str(launcher.state_dir)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            env=launcher.env,
-        )
+        health = _health(launcher)
         assert (health.returncode, health.stdout.strip()) == (0, f"healthy: GET {launcher.base_url}/health: 200")
     finally:
         launcher.signal(signal.SIGHUP)
@@ -224,12 +229,5 @@ def test_a_key_from_vllm_api_key_guards_the_model_api_with_no_exporter_health_sa
     assert code == 0
     assert any("received SIGHUP" in line for line in launcher.launcher_lines())
     launcher.assert_no_illegal_transitions()
-    health = subprocess.run(
-        [str(LAUNCHER_BIN), "health", "--state-dir", str(launcher.state_dir)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env=launcher.env,
-    )
+    health = _health(launcher)
     assert health.returncode == 1 and health.stderr.startswith("unhealthy: "), health
