@@ -5,7 +5,7 @@ its EngineCore, which runs each canary's step) over idle windows with the canary
 the same run.
 
     python -m bench.incident_cost [--rounds 5] [--stall-timeout 10] [--streams 8]
-                                  [--cost-rounds 3] [--cost-window 120] [--canary-interval 60]
+                                  [--cost-rounds 3] [--cost-window 120] [--canary-interval 60] [--settle 15]
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _cpu_seconds(server: Server) -> dict[str, float]:
     return found
 
 
-def canary_cost(rounds: int, window: float, interval: float) -> dict:
+def canary_cost(rounds: int, window: float, interval: float, settle: float) -> dict:
     model = tiny_model_dir()
     conditions = {"canary-on": f"{interval:g}", "canary-off": "0"}
     per: dict[str, dict[str, list[float]]] = {name: {} for name in conditions}
@@ -112,7 +112,7 @@ def canary_cost(rounds: int, window: float, interval: float) -> dict:
             try:
                 server.wait_healthy()
                 complete_once(server.base_url)  # the once-per-run metric check, done in both conditions
-                time.sleep(15)
+                time.sleep(settle)  # the start's own work done before the window opens
                 before = _cpu_seconds(server)
                 time.sleep(window)
                 after = _cpu_seconds(server)
@@ -129,6 +129,7 @@ def canary_cost(rounds: int, window: float, interval: float) -> dict:
     on, off = per["canary-on"], per["canary-off"]
     return {
         "window_s": window,
+        "settle_s": settle,
         "canary_interval_s": interval,
         "canaries_per_run": summary(canaries),
         "cpu_percent_of_one_core": {
@@ -149,14 +150,16 @@ def main() -> None:
     options.add_argument("--cost-rounds", type=int, default=3)
     options.add_argument("--cost-window", type=float, default=120.0)
     options.add_argument("--canary-interval", type=float, default=60.0)
+    options.add_argument("--settle", type=float, default=15.0, help="seconds from the first request to the window")
     args = options.parse_args()
-    if min(args.rounds, args.cost_rounds) < 0 or min(args.stall_timeout, args.cost_window, args.canary_interval) <= 0:
-        options.error("rounds must be >= 0; --stall-timeout, --cost-window and --canary-interval > 0")
+    negative = min(args.rounds, args.cost_rounds, args.settle) < 0
+    if negative or min(args.stall_timeout, args.cost_window, args.canary_interval) <= 0:
+        options.error("rounds and --settle must be >= 0; --stall-timeout, --cost-window and --canary-interval > 0")
     report: dict = {"machine": machine()}
     if args.rounds:
         report["capture"] = capture_rounds(args.rounds, args.stall_timeout, args.streams)
     if args.cost_rounds:
-        report["canary"] = canary_cost(args.cost_rounds, args.cost_window, args.canary_interval)
+        report["canary"] = canary_cost(args.cost_rounds, args.cost_window, args.canary_interval, args.settle)
     print(json.dumps(report, indent=1))
 
 

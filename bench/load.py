@@ -80,8 +80,10 @@ def stream_completion(port: int, started: threading.Event, failures: list[str] |
     try:
         connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
         response = connection.getresponse()
-        if response.status != 200 and failures is not None:
-            failures.append(f"HTTP {response.status}: {response.read(300)!r}")
+        if response.status != 200:  # an error's body is no stream: `started` stays unset
+            if failures is not None:
+                failures.append(f"HTTP {response.status}: {response.read(300)!r}")
+            return
         if response.readline().strip():
             started.set()
         while response.readline():

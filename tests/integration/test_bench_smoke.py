@@ -176,6 +176,8 @@ def test_incident_cost_bench_completes(cache_home):
         "3",
         "--canary-interval",
         "1",
+        "--settle",
+        "1",
         cache_home=cache_home,
     )
     assert report["capture"]["capture_s"]["n"] == 1

@@ -45,7 +45,11 @@ def test_a_full_disk_never_stops_vllm_and_the_failed_write_is_said_once(tmp_path
     try:
         launcher.wait_healthy()
         _fill(small_disk)
-        time.sleep(25)  # two or three of the launcher's status writes, every 10 s, all failing
+        deadline = time.monotonic() + 30
+        while not any("cannot write" in line and "supervisor.json" in line for line in launcher.launcher_lines()):
+            assert time.monotonic() < deadline, "\n".join(launcher.launcher_lines()[-10:])
+            time.sleep(0.5)
+        time.sleep(12)  # one more of the launcher's status writes (every 10 s), failing too
         reply = http_post_json(
             launcher.base_url + "/v1/completions", {"model": "tiny-llama", "prompt": "x", "max_tokens": 4}
         )

@@ -26,6 +26,9 @@ def _stream_completion(port: int, started: threading.Event, results: list) -> No
     try:
         connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
         response = connection.getresponse()
+        if response.status != 200:  # no stream: `started` stays unset
+            results.append(f"HTTP {response.status}")
+            return
         first = response.readline()
         if first.strip():
             started.set()

@@ -54,6 +54,17 @@ def _wait_restarted_healthy(launcher: LauncherProcess, restarts_before: int, tim
     raise AssertionError("vLLM did not come back:\n" + "\n".join(launcher.launcher_lines()[-20:]))
 
 
+def _wait_restarted(launcher: LauncherProcess, restarts_before: int, timeout: float) -> None:
+    """Until the launcher has started a new vLLM, the old one's whole tree gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = launcher.child_state("vllm")
+        if state and state["restarts_total"] > restarts_before and state["state"] in ("starting", "healthy"):
+            return
+        time.sleep(0.25)
+    raise AssertionError("vLLM was not restarted:\n" + "\n".join(launcher.launcher_lines()[-20:]))
+
+
 def _top_json(launcher: LauncherProcess) -> dict:
     result = subprocess.run(
         [str(LAUNCHER_BIN), "top", "--once", "--json", "--state-dir", str(launcher.state_dir), "--interval", "0.5"],
@@ -158,7 +169,8 @@ def test_one_rank_frozen_while_the_other_serves_is_a_stall_of_that_rank(data_par
 
 def test_tensor_parallel_workers_are_counted_and_a_frozen_worker_is_a_stall(tmp_path, cache_home):
     launcher = LauncherProcess(
-        ["--tensor-parallel-size", "2", "--stall-timeout", str(STALL_TIMEOUT_S)],
+        # --max-model-len: room for the streams' 1,900 tokens (the tiny model's own is shorter)
+        ["--max-model-len", "2048", "--tensor-parallel-size", "2", "--stall-timeout", str(STALL_TIMEOUT_S)],
         tmp_path,
         cache_home,
         extra_env={"VLLM_CPU_OMP_THREADS_BIND": "0|1"},
@@ -189,17 +201,13 @@ def test_tensor_parallel_workers_are_counted_and_a_frozen_worker_is_a_stall(tmp_
             assert event.wait(60), "a stream did not start"
         workers[1].send_signal(signal.SIGSTOP)
         try:
-            _wait_restarted_healthy(launcher, restarts_before, STALL_TIMEOUT_S + 150)
+            _wait_restarted(launcher, restarts_before, STALL_TIMEOUT_S + 90)
         finally:
             stop.set()
             if workers[1].is_running():
                 workers[1].send_signal(signal.SIGCONT)
         assert any("vLLM stalled: no progress for" in line for line in launcher.launcher_lines())
-        assert not alive(workers[1].pid)
-        reply = http_post_json(
-            launcher.base_url + "/v1/completions",
-            {"model": "tiny-llama", "prompt": "x", "max_tokens": 2, "ignore_eos": True},
-        )
-        assert reply["usage"]["completion_tokens"] == 2
+        assert not alive(workers[1].pid) and not any(alive(p.pid) for p in tree)
+        # Serving again after a restart is the data-parallel test's; this one stops while the new vLLM starts.
     finally:
         assert launcher.stop() == 0

@@ -1,8 +1,8 @@
 """Nothing lost across an outage of the central store: two real Prometheus processes (Debian's 2.42), no vLLM.
 
 The sender runs the prometheus.yml the launcher generates for --remote-write, scraping itself; the receiver runs
-deploy/fleet/prometheus-central.yml with --web.enable-remote-write-receiver. The receiver is stopped for half a
-minute and started again on the same port and storage: it then holds the samples of the outage window, with the
+deploy/fleet/prometheus-central.yml with --web.enable-remote-write-receiver. The receiver is stopped for fifteen
+seconds and started again on the same port and storage: it then holds the samples of the outage window, with the
 host external label and the host's name in `instance`, and no gap longer than a few scrape intervals.
 tests/integration/test_remote_write_with_vllm.py does the same with the launcher itself and vLLM serving."""
 
@@ -16,7 +16,7 @@ from tests.support.prometheus_process import PrometheusProcess
 from tests.support.remote_write_pair import largest_gap, raw_samples, receiver_process, sender_config
 
 SCRAPE_INTERVAL_S = 1
-OUTAGE_S = 30
+OUTAGE_S = 15
 MOST_GAP_S = 4 * SCRAPE_INTERVAL_S
 
 

@@ -21,6 +21,8 @@ def stream_completion(
             "POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json", **(headers or {})}
         )
         response = connection.getresponse()
+        if response.status != 200:  # an error's body is no stream: `started` stays unset, and the test says so
+            return
         if response.readline().strip():
             started.set()
         while not stop.is_set() and response.readline():
