@@ -206,7 +206,8 @@ def test_tensor_parallel_workers_are_counted_and_a_frozen_worker_is_a_stall(tmp_
             stop.set()
             if workers[1].is_running():
                 workers[1].send_signal(signal.SIGCONT)
-        assert any("vLLM stalled: no progress for" in line for line in launcher.launcher_lines())
+        stalled = [line for line in launcher.launcher_lines() if "vLLM stalled: no progress for" in line]
+        assert stalled and "with 0 running" not in stalled[0], stalled  # the streams were in flight
         assert not alive(workers[1].pid) and not any(alive(p.pid) for p in tree)
         # Serving again after a restart is the data-parallel test's; this one stops while the new vLLM starts.
     finally:
