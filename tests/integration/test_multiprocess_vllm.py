@@ -44,25 +44,17 @@ def _per_engine(launcher: LauncherProcess, name: str) -> dict[str, float]:
     return totals
 
 
-def _wait_restarted_healthy(launcher: LauncherProcess, restarts_before: int, timeout: float) -> None:
+def _wait_restarted(
+    launcher: LauncherProcess, restarts_before: int, timeout: float, states: tuple[str, ...] = ("healthy",)
+) -> None:
+    """Until the launcher has started a new vLLM (the old one's whole tree gone) and it is in one of `states`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = launcher.child_state("vllm")
-        if state and state["restarts_total"] > restarts_before and state["state"] == "healthy":
+        if state and state["restarts_total"] > restarts_before and state["state"] in states:
             return
         time.sleep(0.25)
     raise AssertionError("vLLM did not come back:\n" + "\n".join(launcher.launcher_lines()[-20:]))
-
-
-def _wait_restarted(launcher: LauncherProcess, restarts_before: int, timeout: float) -> None:
-    """Until the launcher has started a new vLLM, the old one's whole tree gone."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = launcher.child_state("vllm")
-        if state and state["restarts_total"] > restarts_before and state["state"] in ("starting", "healthy"):
-            return
-        time.sleep(0.25)
-    raise AssertionError("vLLM was not restarted:\n" + "\n".join(launcher.launcher_lines()[-20:]))
 
 
 def _top_json(launcher: LauncherProcess) -> dict:
@@ -147,7 +139,7 @@ def test_one_rank_frozen_while_the_other_serves_is_a_stall_of_that_rank(data_par
                     pass
 
         threading.Thread(target=traffic, daemon=True).start()
-        _wait_restarted_healthy(data_parallel, restarts_before, CANARY_INTERVAL_S + STALL_TIMEOUT_S + 150)
+        _wait_restarted(data_parallel, restarts_before, CANARY_INTERVAL_S + STALL_TIMEOUT_S + 150)
     finally:
         stop.set()
         if rank_1.is_running():
@@ -201,7 +193,7 @@ def test_tensor_parallel_workers_are_counted_and_a_frozen_worker_is_a_stall(tmp_
             assert event.wait(60), "a stream did not start"
         workers[1].send_signal(signal.SIGSTOP)
         try:
-            _wait_restarted(launcher, restarts_before, STALL_TIMEOUT_S + 90)
+            _wait_restarted(launcher, restarts_before, STALL_TIMEOUT_S + 90, states=("starting", "healthy"))
         finally:
             stop.set()
             if workers[1].is_running():
